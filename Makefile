@@ -1,0 +1,45 @@
+# Every target sets up .venv itself (pinned by requirements.lock), so a fresh clone needs only
+# python3 (3.11) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: book test exercises lab lock clean
+
+$(STAMP): pyproject.toml requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[book,grade,test]"
+	touch $@
+
+## make book: execute every chapter and build the static site into _build/html
+book: $(STAMP)
+	@# Jupyter Book's execution cache only notices changes to code cells. Drop it when the
+	@# tokbook package changed, so that no page shows outputs of an older reference.
+	@h=$$(find src -name '*.py' | sort | xargs cat | sha256sum | cut -c1-16); \
+	if [ "$$(cat _build/.tokbook-src 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
+	$(BIN)/jupyter-book build . -W -n --keep-going && echo "$$h" > _build/.tokbook-src
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+## make test: the whole suite (package, doctests, book build, exercises, grading)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## make exercises: regenerate exercises/ from solutions/ with nbgrader
+exercises: $(STAMP)
+	$(BIN)/python -m tokbook.course.release
+
+## make lab: open the exercises in JupyterLab
+lab: $(STAMP)
+	$(BIN)/jupyter lab exercises
+
+## make lock: re-resolve the newest allowed versions into requirements.lock
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet -e ".[book,grade,test]"
+	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+	rm -rf build/lock-venv
+
+clean:
+	rm -rf _build build

@@ -1,0 +1,9 @@
+"""tokbook: the reference implementation behind the tokbook course.
+
+Modules:
+
+- :mod:`tokbook.encodings` -- real tiktoken encodings (gpt2, cl100k_base, o200k_base), offline.
+- :mod:`tokbook.utf8` -- a hand-written UTF-8 encoder and decoder with CPython's error model.
+"""
+
+__version__ = "0.1.0"
