@@ -1,0 +1,1 @@
+"""The course machinery: turning solutions/ into nbgrader exercises, and grading them."""
