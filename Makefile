@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml requirements.lock
 ## make book: execute every chapter and build the static site into _build/html
 book: $(STAMP)
 	@# Jupyter Book's execution cache only notices changes to code cells. Drop it when the
-	@# tokbook package changed, so that no page shows outputs of an older reference.
-	@h=$$(find src -name '*.py' | sort | xargs cat | sha256sum | cut -c1-16); \
+	@# tokbook package or the pinned libraries changed, so no page shows stale outputs.
+	@h=$$(find src -name '*.py' | sort | xargs cat requirements.lock | sha256sum | cut -c1-16); \
 	if [ "$$(cat _build/.tokbook-src 2>/dev/null)" != "$$h" ]; then rm -rf _build/.jupyter_cache; fi; \
 	$(BIN)/jupyter-book build . -W -n --keep-going && echo "$$h" > _build/.tokbook-src
 	@echo "The book is at $(CURDIR)/_build/html/index.html"

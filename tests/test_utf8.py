@@ -128,3 +128,6 @@ def test_repair_mojibake_refuses_text_that_is_not_mojibake(text):
 def test_repair_mojibake_other_wrong_encodings():
     broken = "naïve".encode().decode("mac_roman")
     assert utf8.repair_mojibake(broken, wrong_encoding="mac_roman") == "naïve"
+    # Mac Roman defines every byte, so no character below U+0100 may slip through unencoded.
+    with pytest.raises(ValueError, match="cannot come from decoding bytes as mac_roman"):
+        utf8.repair_mojibake("Ã¼", wrong_encoding="mac_roman")

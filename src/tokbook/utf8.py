@@ -209,12 +209,16 @@ def repair_mojibake(text: str, *, wrong_encoding: str = "cp1252") -> str:
     Re-encoding with the wrong codec recovers the original bytes, which are then decoded as
     UTF-8. Windows-1252 leaves bytes 81, 8D, 8F, 90 and 9D undefined; the WHATWG Encoding
     Standard, which browsers follow, decodes them as the control characters U+0081, U+008D, ...,
-    so any code point below U+0100 that the codec cannot encode is mapped back to its own value.
+    so a code point below U+0100 whose byte the codec leaves undefined maps back to that byte.
 
     >>> repair_mojibake("cafÃ© â‚¬5")
     'café €5'
     >>> repair_mojibake("Ã\\x81rbol")  # Á is C3 81, and 81 is undefined in cp1252
     'Árbol'
+    >>> repair_mojibake("Ã¼", wrong_encoding="mac_roman")
+    Traceback (most recent call last):
+    ...
+    ValueError: the text is not mojibake of UTF-8 decoded as mac_roman: '¼' (U+00BC) cannot come from decoding bytes as mac_roman
     >>> repair_mojibake("café")
     Traceback (most recent call last):
     ...
@@ -227,7 +231,7 @@ def repair_mojibake(text: str, *, wrong_encoding: str = "cp1252") -> str:
         try:
             raw += ch.encode(wrong_encoding)
         except UnicodeEncodeError:
-            if ord(ch) < 0x100:
+            if ord(ch) < 0x100 and _undefined_byte(ord(ch), wrong_encoding):
                 raw.append(ord(ch))
             else:
                 raise ValueError(
@@ -241,6 +245,15 @@ def repair_mojibake(text: str, *, wrong_encoding: str = "cp1252") -> str:
             f"the text is not mojibake of UTF-8 decoded as {wrong_encoding}: re-encoding gives "
             f"bytes that are not valid UTF-8 ({exc})"
         ) from None
+
+
+def _undefined_byte(byte: int, encoding: str) -> bool:
+    """True if ``encoding`` assigns no character to the single byte ``byte``."""
+    try:
+        bytes([byte]).decode(encoding)
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def _check_codepoint(cp: int) -> None:

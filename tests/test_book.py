@@ -1,0 +1,62 @@
+"""The book builds with the README's command, with no warnings, and shows executed outputs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+
+
+def _toc_files() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part["chapters"]]
+    return files
+
+
+CHAPTERS = [f for f in _toc_files() if f != "chapters/index"]
+
+
+@pytest.fixture(scope="module")
+def build():
+    """Run `make book` once (Jupyter Book with -W -n --keep-going) and return its output."""
+    result = subprocess.run(["make", "book"], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert result.returncode == 0, f"make book failed:\n{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+    return result.stdout + result.stderr
+
+
+def _page(name: str) -> BeautifulSoup:
+    return BeautifulSoup((HTML / f"{name}.html").read_text(encoding="utf-8"), "html.parser")
+
+
+def _outputs(name: str) -> str:
+    """The text of every executed cell output on a page."""
+    return "\n".join(div.get_text() for div in _page(name).select("div.cell_output"))
+
+
+def test_make_book_prints_where_the_book_is(build):
+    assert f"{HTML / 'index.html'}" in build
+    assert (HTML / "index.html").is_file()
+
+
+def test_every_page_in_the_toc_is_built_and_nothing_else(build):
+    for name in _toc_files():
+        assert (HTML / f"{name}.html").is_file(), name
+    for md in (ROOT / "chapters").glob("*.md"):
+        assert f"chapters/{md.stem}" in _toc_files(), f"{md} exists but is not in _toc.yml"
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_chapters_are_executed_without_errors(build, name):
+    page = _page(name)
+    assert len(page.select("div.cell_output")) >= 10, f"{name}: too few executed outputs"
+    assert page.select("img"), f"{name}: no figure"
+    assert not page.select("div.output.traceback"), f"{name}: a cell raised an exception"
+    assert "Traceback (most recent call last)" not in _outputs(name), name
