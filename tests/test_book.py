@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -60,3 +61,38 @@ def test_chapters_are_executed_without_errors(build, name):
     assert page.select("img"), f"{name}: no figure"
     assert not page.select("div.output.traceback"), f"{name}: a cell raised an exception"
     assert "Traceback (most recent call last)" not in _outputs(name), name
+
+
+def test_token_ids_on_the_page_come_from_running_the_real_encoding(build):
+    """The coloured tokens show gpt2's ids for the chapter's sentence; no id is typed in the source."""
+    from tokbook.encodings import get_encoding
+
+    sentence = "Tokenizers turn text into integers.\nModels only see the integers."
+    ids = get_encoding("gpt2").encode(sentence)
+    html = (HTML / "chapters" / "why_tokenization.html").read_text(encoding="utf-8")
+    source = (ROOT / "chapters" / "why_tokenization.md").read_text(encoding="utf-8")
+    assert sentence.encode("unicode_escape").decode() in source
+    shown = [int(n) for n in re.findall(r'title="id (\d+)', html)]
+    assert ids == shown[: len(ids)]
+    assert not any(str(i) in source for i in ids if i > 999)
+
+
+def test_utf8_numbers_in_prose_and_tables_are_computed(build):
+    """A glued count in the prose and the bit-layout table's bytes match what the test computes."""
+    import unicodedata
+
+    assigned = sum(
+        unicodedata.category(chr(cp)) not in ("Cn", "Co", "Cs") for cp in range(0x110000)
+    )
+    emoji_bits = " ".join(f"{b:08b}" for b in "😀".encode("utf-8"))
+    page = _page("chapters/utf8").get_text()
+    source = (ROOT / "chapters" / "utf8.md").read_text(encoding="utf-8")
+    assert f"{assigned:,}" in page and f"{assigned:,}" not in source
+    assert emoji_bits in page and emoji_bits not in source
+
+
+def test_the_exercise_notebook_is_linked_and_downloadable(build):
+    links = [a["href"] for a in _page("chapters/utf8").select("a") if a.get("href", "").endswith("utf8.ipynb")]
+    assert links, "the UTF-8 chapter does not link to its exercise"
+    downloaded = (HTML / "chapters" / links[0]).resolve()
+    assert downloaded.read_bytes() == (ROOT / "exercises" / "utf8" / "utf8.ipynb").read_bytes()

@@ -26,7 +26,8 @@ def _titles(view: HTMLView) -> list[str]:
 
 
 def _span_texts(view: HTMLView) -> list[str]:
-    return [html.unescape(t.replace("<br>", "")) for t in re.findall(r'<span class="tok"[^>]*>(.*?)</span>', str(view))]
+    inner = re.findall(r'<span class="tok"[^>]*>(.*?)</span>', str(view))
+    return [html.unescape(t.replace("<br>", "")) for t in inner]
 
 
 # --- token_label ------------------------------------------------------------------------------
@@ -158,3 +159,8 @@ def test_markdown_table_bad_input():
         markdown_table(["a", "b"], [[1, 2], [3]])
     with pytest.raises(TypeError, match="list of column names"):
         markdown_table("ab", [])
+
+
+def test_only_real_newlines_break_the_line(gpt2):
+    view = show_tokens(gpt2, "a↵b\nc")  # a literal "↵" in the text is shown but does not break
+    assert str(view).count("<br>") == 1

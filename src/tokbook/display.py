@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import AbstractSet, Any, Literal
 
 __all__ = [
-    "HTMLView", "MarkdownView", "compare_tokens", "markdown_table", "show_tokens", "token_label", "token_table",
+    "HTMLView", "MarkdownView", "compare_tokens", "markdown_table", "show_tokens", "token_label",
+    "token_table",
 ]
 
 # Whitespace characters and the visible symbol each one is shown as.
@@ -69,14 +70,14 @@ class MarkdownView:
         return self.markdown
 
 
-def _label_chars(token: bytes) -> Iterable[tuple[str, bool]]:
-    """Yield ``(piece, is_raw_byte)`` for each character of ``token`` or each undecodable byte."""
+def _label_chars(token: bytes) -> Iterable[tuple[str, str | None]]:
+    """Yield ``(shown, char)`` for each character of ``token``; ``char`` is None for a raw byte."""
     for ch in token.decode("utf-8", errors="surrogateescape"):
         code = ord(ch)
         if 0xDC80 <= code <= 0xDCFF:  # a byte that is not part of a complete UTF-8 character
-            yield f"<0x{code - _SURROGATE_ESCAPE_BASE:02X}>", True
+            yield f"<0x{code - _SURROGATE_ESCAPE_BASE:02X}>", None
         else:
-            yield VISIBLE_WHITESPACE.get(ch, ch), False
+            yield VISIBLE_WHITESPACE.get(ch, ch), ch
 
 
 def token_label(token: bytes) -> str:
@@ -124,17 +125,18 @@ def _tokens_html(ids: Sequence[int], pieces: Sequence[bytes]) -> str:
     spans = []
     for position, (token_id, token) in enumerate(zip(ids, pieces)):
         parts, partial = [], False
-        for piece, is_raw in _label_chars(token):
-            partial |= is_raw
+        for shown, ch in _label_chars(token):
+            partial |= ch is None
             # A newline also breaks the displayed line, so code keeps its shape.
-            parts.append("↵<br>" if piece == "↵" else html.escape(piece))
+            parts.append(html.escape(shown) + ("<br>" if ch == "\n" else ""))
         title = f"id {token_id}" + (" (not valid UTF-8 on its own)" if partial else "")
         border = "1px dashed #555" if partial else "1px solid transparent"
         style = (
             f"background:{PALETTE[position % len(PALETTE)]};color:#000;border:{border};"
             "border-radius:3px;padding:1px 1px;margin:0 1px"
         )
-        spans.append(f'<span class="tok" style="{style}" title="{html.escape(title)}">{"".join(parts)}</span>')
+        label = "".join(parts)
+        spans.append(f'<span class="tok" style="{style}" title="{html.escape(title)}">{label}</span>')
     return "".join(spans)
 
 
@@ -201,7 +203,9 @@ def compare_tokens(
 def _markdown_escape(label: str) -> str:
     # Any ASCII punctuation may be backslash-escaped in Markdown; this keeps |, *, `, < and \
     # from breaking the table or turning into formatting.
-    return "".join("\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch for ch in label)
+    return "".join(
+        "\\" + ch if ch.isascii() and not ch.isalnum() and not ch.isspace() else ch for ch in label
+    )
 
 
 def token_table(
@@ -225,7 +229,8 @@ def token_table(
     ids, pieces = _encode(enc, text, allowed_special, disallowed_special)
     lines = ["| # | id | bytes | token |", "| ---: | ---: | ---: | :--- |"]
     for position, (token_id, token) in enumerate(zip(ids, pieces)):
-        lines.append(f"| {position} | {token_id} | {len(token)} | {_markdown_escape(token_label(token))} |")
+        label = _markdown_escape(token_label(token))
+        lines.append(f"| {position} | {token_id} | {len(token)} | {label} |")
     return MarkdownView("\n".join(lines))
 
 
@@ -245,13 +250,16 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> M
         raise TypeError("header must be a non-empty list of column names, e.g. ['text', 'tokens']")
     for n, row in enumerate(rows):
         if len(row) != len(header):
-            raise ValueError(f"row {n} has {len(row)} cells but the header has {len(header)}; pass one cell per column")
+            raise ValueError(
+                f"row {n} has {len(row)} cells but the header has {len(header)}; pass one cell per column"
+            )
 
     def cell(value: object) -> str:
         text = f"{value:.2f}" if isinstance(value, float) else str(value)
         return text.replace("|", "\\|").replace("\n", " ")
 
-    numeric = [bool(rows) and all(isinstance(row[c], (int, float)) for row in rows) for c in range(len(header))]
+    numeric = [bool(rows) and all(isinstance(row[c], (int, float)) for row in rows)
+               for c in range(len(header))]
     lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
     lines.append("| " + " | ".join("---:" if num else ":---" for num in numeric) + " |")
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
