@@ -4,6 +4,8 @@ Modules:
 
 - :mod:`tokbook.encodings` -- real tiktoken encodings (gpt2, cl100k_base, o200k_base), offline.
 - :mod:`tokbook.utf8` -- a hand-written UTF-8 encoder and decoder with CPython's error model.
+- :mod:`tokbook.display` -- coloured token boundaries and token tables for notebooks.
+- :mod:`tokbook.course` -- building the nbgrader exercises from ``solutions/`` and grading them.
 """
 
 __version__ = "0.1.0"
