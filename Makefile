@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[book,grade,test]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[book,grade,test,bench]"
 	touch $@
 
 ## make book: execute every chapter and build the static site into _build/html
@@ -37,7 +37,7 @@ lab: $(STAMP)
 lock:
 	rm -rf build/lock-venv
 	$(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet -e ".[book,grade,test]"
+	build/lock-venv/bin/python -m pip install --quiet -e ".[book,grade,test,bench]"
 	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 	rm -rf build/lock-venv
 
