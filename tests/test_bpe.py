@@ -218,7 +218,7 @@ def test_bad_training_arguments_are_explained():
 
 @settings(max_examples=200, deadline=None)
 @given(
-    text=st.lists(st.sampled_from(list("ab 'lsv\n\t1234.,!é😀") + ["<|endoftext|>", "'ll", "  "]),
+    text=st.lists(st.sampled_from(list("ab 'lsv\n\r\t1234.,!é😀") + ["<|endoftext|>", "'ll", "   ", "()\n"]),
                   max_size=60).map("".join),
     cuts=st.lists(st.integers(0, 120), max_size=8),
 )
@@ -231,6 +231,14 @@ def test_encode_iterable_equals_encode_for_any_chunking(text, cuts):
     for name in ENCODING_NAMES:
         tok = _tokenizer(name)
         assert list(tok.encode_iterable(chunks, allowed_special="all")) == tok.encode(text, allowed_special="all")
+
+
+def test_encode_iterable_over_the_lines_of_real_text():
+    for name in ENCODING_NAMES:
+        tok = _tokenizer(name)
+        for text in (ENGLISH[:100_000], CODE[:100_000], SCRIPTS + EDGES):
+            lines = text.splitlines(keepends=True)
+            assert list(tok.encode_iterable(lines)) == tok.encode(text), name
 
 
 def test_encode_iterable_refuses_disallowed_special_tokens_split_across_chunks():

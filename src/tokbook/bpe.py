@@ -362,8 +362,12 @@ class Tokenizer:
     # encoding
 
     def _encode_chunk(self, text: str, ids: list[int]) -> None:
+        """Append the ids of ``text`` (no special tokens in it) to ``ids``."""
+        self._encode_pieces(self._split(text) if self._split is not None else [text] if text else [], ids)
+
+    def _encode_pieces(self, pieces: Iterable[str], ids: list[int]) -> None:
         cache, ranks = self._cache, self._ranks
-        for piece in (self._split(text) if self._split is not None else [text] if text else []):
+        for piece in pieces:
             hit = cache.get(piece)
             if hit is None:
                 data = piece.encode("utf-8")
@@ -466,21 +470,24 @@ class Tokenizer:
             ready = buffer[:len(buffer) - hold]
             self._check_disallowed(ready, disallowed)
             parts = self._split_special(ready, allowed)
-            # So do the pre-tokens that end within 3 characters of the end of what is ready.
-            end, stable = 0, 0
-            for piece in self._split(parts[-1]):
-                end += len(piece)
-                if end > len(parts[-1]) - 3:
-                    break
-                stable = end
-            held = parts[-1][stable:]
-            parts[-1] = parts[-1][:stable]
             ids: list[int] = []
-            for i, part in enumerate(parts):
+            for i, part in enumerate(parts[:-1]):
                 if i % 2:
                     ids.append(self.special_tokens[part])
                 else:
                     self._encode_chunk(part, ids)
+            # So do the pre-tokens that end within 3 characters of the end of what is ready. The
+            # others are encoded as they are: re-splitting the text before the held part could
+            # split its end differently (a pattern may treat the end of the text specially).
+            pieces, end = self._split(parts[-1]), 0
+            for n, piece in enumerate(pieces):
+                if end + len(piece) > len(parts[-1]) - 3:
+                    break
+                end += len(piece)
+            else:
+                n = len(pieces)
+            self._encode_pieces(pieces[:n], ids)
+            held = parts[-1][end:]
             yield from ids
             buffer = held + buffer[len(buffer) - hold:]
         yield from self.encode(buffer, allowed_special=allowed, disallowed_special=disallowed)
@@ -531,20 +538,22 @@ class Tokenizer:
     # saving and loading
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the tokenizer as readable, versioned JSON (one merge per line)."""
+        """Write the tokenizer as readable, versioned JSON: one field per line, one merge per line
+        as ``[left id, right id, new id, "the new token's text"]``."""
         byte_ids = [self._ranks[bytes([b])] for b in range(256)]
         merges = [
             [a, b, idx, (self.vocab[a] + self.vocab[b]).decode("utf-8", "backslashreplace")]
             for (a, b), idx in self.merges.items()
         ]
-        header = {
+        fields = {
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "pattern": self.pattern,
             "special_tokens": self.special_tokens,
             "byte_ids": byte_ids,
         }
-        lines = [json.dumps(header, ensure_ascii=False, indent=1)[:-2] + ',\n "merges": [']
+        lines = ["{"] + [f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in fields.items()]
+        lines.append(' "merges": [')
         lines.append(",\n".join("  " + json.dumps(m, ensure_ascii=False) for m in merges))
         lines.append(" ]\n}\n")
         Path(path).write_text("\n".join(lines), encoding="utf-8")
