@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test exercises lab lock clean
+.PHONY: book test exercises bench lab lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 ## make exercises: regenerate exercises/ from solutions/ with nbgrader
 exercises: $(STAMP)
 	$(BIN)/python -m tokbook.course.release
+
+## make bench: measure tokbook against its peers (prints tables; takes a few minutes)
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bpe.py
 
 ## make lab: open the exercises in JupyterLab
 lab: $(STAMP)

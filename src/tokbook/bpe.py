@@ -104,23 +104,35 @@ def merge(ids: Sequence[int], pair: tuple[int, int], idx: int) -> list[int]:
     return out
 
 
+_NO_RANK = 1 << 62  # stands for "this pair is not a token" so that min() can scan in C
+
+
 def _byte_pair_merge(piece: bytes, ranks: Mapping[bytes, int], max_rank: int | None = None) -> list[bytes]:
     """Split ``piece`` into tokens by merging, each time, the adjacent pair of lowest rank.
 
     With ``max_rank``, only merges into tokens of a lower rank are allowed (used to recover the
-    merge that created a token).
+    merge that created a token). After a merge only the two neighbouring pair ranks change, so
+    only those are looked up again.
+
+    >>> _byte_pair_merge(b"hello", {bytes([i]): i for i in range(256)} | {b"ll": 256, b"he": 257})
+    [b'he', b'll', b'o']
     """
-    parts = [piece[i:i + 1] for i in range(len(piece))]
-    while len(parts) > 1:
-        best_rank, best_i = None, -1
-        for i in range(len(parts) - 1):
-            rank = ranks.get(parts[i] + parts[i + 1])
-            if rank is not None and (best_rank is None or rank < best_rank):
-                best_rank, best_i = rank, i
-        if best_rank is None or (max_rank is not None and best_rank >= max_rank):
+    get = ranks.get
+    starts = list(range(len(piece) + 1))  # part i is piece[starts[i]:starts[i + 1]]
+    pair_ranks = [get(piece[i:i + 2], _NO_RANK) for i in range(len(piece) - 1)]
+    limit = _NO_RANK if max_rank is None else max_rank
+    while pair_ranks:
+        best = min(pair_ranks)
+        if best >= limit:
             break
-        parts[best_i:best_i + 2] = [parts[best_i] + parts[best_i + 1]]
-    return parts
+        i = pair_ranks.index(best)  # the leftmost of equal ranks, as in tiktoken
+        del starts[i + 1]
+        del pair_ranks[i]
+        if i < len(pair_ranks):
+            pair_ranks[i] = get(piece[starts[i]:starts[i + 2]], _NO_RANK)
+        if i > 0:
+            pair_ranks[i - 1] = get(piece[starts[i - 1]:starts[i + 1]], _NO_RANK)
+    return [piece[a:b] for a, b in zip(starts, starts[1:])]
 
 
 class _Greater:
@@ -200,6 +212,7 @@ class Tokenizer:
             raise ValueError("two special tokens have the same id")
         self.special_tokens = special
         self._special_by_id = {idx: text.encode("utf-8") for text, idx in special.items()}
+        self._special_regexes: dict[frozenset[str], regex.Pattern] = {}
 
     @classmethod
     def from_ranks(
@@ -323,7 +336,7 @@ class Tokenizer:
         that is always a pre-token boundary, and neither side's pre-tokens change. For other
         patterns the text is only cut at special tokens.
         """
-        pieces = self._split_special(text, set(self.special_tokens))[::2]
+        pieces = self._split_special(text, frozenset(self.special_tokens))[::2]
         segments = []
         for piece in pieces:
             start = 0
@@ -392,15 +405,24 @@ class Tokenizer:
         return ids
 
     def _special_sets(self, allowed_special: SpecialArg, disallowed_special: SpecialArg | Collection[str]):
-        known = set(self.special_tokens)
-        allowed = known if allowed_special == "all" else set(allowed_special)
-        disallowed = known - allowed if disallowed_special == "all" else set(disallowed_special)
+        known = frozenset(self.special_tokens)
+        allowed = known if allowed_special == "all" else frozenset(allowed_special)
+        disallowed = known - allowed if disallowed_special == "all" else frozenset(disallowed_special)
         return allowed & known, disallowed
 
-    def _check_disallowed(self, text: str, disallowed: set[str]) -> None:
-        if not disallowed:
-            return
-        found = regex.search("|".join(regex.escape(s) for s in sorted(disallowed, key=len, reverse=True)), text)
+    def _special_regex(self, tokens: frozenset[str]):
+        """A compiled regex that matches any of ``tokens``, longest first (cached), or None."""
+        if not tokens:
+            return None
+        found = self._special_regexes.get(tokens)
+        if found is None:
+            alternatives = "|".join(regex.escape(s) for s in sorted(tokens, key=len, reverse=True))
+            found = self._special_regexes[tokens] = regex.compile(f"({alternatives})")
+        return found
+
+    def _check_disallowed(self, text: str, disallowed: frozenset[str]) -> None:
+        pattern = self._special_regex(disallowed)
+        found = pattern.search(text) if pattern is not None else None
         if found:
             token = found.group()
             raise ValueError(
@@ -409,13 +431,10 @@ class Tokenizer:
                 f"to encode it as ordinary text, pass disallowed_special=() or use encode_ordinary()."
             )
 
-    @staticmethod
-    def _split_special(text: str, allowed: set[str]) -> list[str]:
+    def _split_special(self, text: str, allowed: frozenset[str]) -> list[str]:
         """Split at allowed special tokens: [text, special, text, special, ..., text]."""
-        if not allowed:
-            return [text]
-        alternatives = "|".join(regex.escape(s) for s in sorted(allowed, key=len, reverse=True))
-        return regex.split(f"({alternatives})", text)
+        pattern = self._special_regex(allowed)
+        return pattern.split(text) if pattern is not None else [text]
 
     def encode(self, text: str, *, allowed_special: SpecialArg = frozenset(),
                disallowed_special: SpecialArg | Collection[str] = "all") -> list[int]:
@@ -459,14 +478,17 @@ class Tokenizer:
         if self._split is None:
             raise ValueError("encode_iterable needs a split pattern: without one, the whole stream is a single pre-token")
         allowed, disallowed = self._special_sets(allowed_special, disallowed_special)
-        watched = sorted(allowed | disallowed)
+        watched = allowed | disallowed
+        # Proper prefixes of the special tokens: a chunk that ends in one waits for the next.
+        prefixes = {s[:k] for s in watched for k in range(1, len(s))}
+        longest = max(map(len, prefixes), default=0)
         buffer = ""
         for chunk in iterable:
             if not isinstance(chunk, str):
                 raise TypeError(f"encode_iterable takes strings, got an item of type {type(chunk).__name__}")
             buffer += chunk
             # A tail that could be the start of a special token waits for the next chunk.
-            hold = max((k for s in watched for k in range(1, len(s)) if buffer.endswith(s[:k])), default=0)
+            hold = next((k for k in range(min(longest, len(buffer)), 0, -1) if buffer[-k:] in prefixes), 0)
             ready = buffer[:len(buffer) - hold]
             self._check_disallowed(ready, disallowed)
             parts = self._split_special(ready, allowed)

@@ -1,0 +1,180 @@
+"""tokbook.bpe against its peers: training time and memory, encoding speed, streaming memory.
+
+Run ``make bench`` (or ``.venv/bin/python benchmarks/bpe.py``). Every measurement runs in a
+fresh subprocess, so peak memory (max RSS) belongs to that measurement alone. Peers:
+
+- training: Hugging Face ``tokenizers`` (BpeTrainer, ByteLevel pre-tokenizer, RAYON_NUM_THREADS=1)
+  and ``sentencepiece`` (BPE, one thread), all on the same text and vocabulary size;
+- encoding: ``tiktoken`` ``encode_ordinary`` with the cl100k_base vocabulary (one thread).
+
+The numbers are ratios from one run on this machine; they are not asserted anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from corpus import mixed_corpus, multilingual_corpus  # noqa: E402
+
+
+def child(job: dict) -> dict:
+    """Run one measurement in a fresh interpreter and return what it printed (JSON)."""
+    env = dict(os.environ, RAYON_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps(job)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"{job['kind']} failed:\n{out.stderr}")
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _max_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(job: dict) -> dict:
+    import time
+
+    kind, path = job["kind"], job.get("path")
+    text = Path(path).read_text(encoding="utf-8") if path else None
+    heldout = Path(job["heldout"]).read_text(encoding="utf-8") if job.get("heldout") else None
+    started = time.perf_counter()
+    result: dict = {}
+    if kind == "train-tokbook":
+        from tokbook.bpe import Tokenizer
+
+        tok = Tokenizer(pattern="gpt2")
+        tok.train(text, job["vocab_size"], workers=job["workers"])
+        result["seconds"] = time.perf_counter() - started
+        result["tokens"] = len(tok.encode_ordinary(heldout))
+    elif kind == "train-hf":
+        from tokenizers import Tokenizer as HFTokenizer, models, pre_tokenizers, trainers
+
+        hf = HFTokenizer(models.BPE())
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        trainer = trainers.BpeTrainer(vocab_size=job["vocab_size"], show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        hf.train_from_iterator([text], trainer=trainer)
+        result["seconds"] = time.perf_counter() - started
+        result["tokens"] = len(hf.encode(heldout).ids)
+    elif kind == "train-sentencepiece":
+        import sentencepiece as spm
+
+        with tempfile.TemporaryDirectory() as tmp:
+            spm.SentencePieceTrainer.train(
+                input=path, model_prefix=f"{tmp}/m", vocab_size=job["vocab_size"], model_type="bpe",
+                byte_fallback=True, character_coverage=1.0, num_threads=1, max_sentence_length=1 << 20,
+                input_sentence_size=0, minloglevel=2,
+            )
+            result["seconds"] = time.perf_counter() - started
+            sp = spm.SentencePieceProcessor(model_file=f"{tmp}/m.model")
+            result["tokens"] = len(sp.encode(heldout))
+    elif kind == "encode-tiktoken":
+        from tokbook.encodings import get_encoding
+
+        enc = get_encoding("cl100k_base")
+        started = time.perf_counter()
+        ids = enc.encode_ordinary(text)
+        result["seconds"] = time.perf_counter() - started
+        result["ids_hash"] = hash(tuple(ids))
+    elif kind == "encode-tokbook":
+        from tokbook.bpe import Tokenizer
+
+        tok = Tokenizer.from_tiktoken("cl100k_base")
+        started = time.perf_counter()
+        ids = tok.encode_ordinary(text)
+        result["seconds"] = time.perf_counter() - started
+        result["ids_hash"] = hash(tuple(ids))
+    elif kind == "stream-tokbook":
+        from tokbook.bpe import Tokenizer
+
+        tok = Tokenizer.from_tiktoken("cl100k_base")
+        before = _max_rss_mb()
+        started = time.perf_counter()
+        with open(job["stream"], encoding="utf-8", newline="") as f:
+            result["tokens"] = sum(1 for _ in tok.encode_iterable(f))
+        result["seconds"] = time.perf_counter() - started
+        result["rss_growth_mb"] = _max_rss_mb() - before
+    result["max_rss_mb"] = _max_rss_mb()
+    return result
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--megabytes", type=float, default=10, help="training/encoding text size (default 10)")
+    parser.add_argument("--vocab-size", type=int, default=32_000)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_child(json.loads(args.child))))
+        return
+
+    n = int(args.megabytes * 1_000_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        text = mixed_corpus(n + 1_000_000)
+        train_path, heldout_path = Path(tmp, "train.txt"), Path(tmp, "heldout.txt")
+        cut = len(text.encode()[:n].decode("utf-8", "ignore"))
+        train_path.write_text(text[:cut], encoding="utf-8")
+        heldout_path.write_text(text[cut:], encoding="utf-8")
+        heldout_bytes = heldout_path.stat().st_size
+        print(f"corpus: {train_path.stat().st_size / 1e6:.1f} MB of prose and code from the standard "
+              f"library (+{heldout_bytes / 1e6:.1f} MB held out); vocabulary {args.vocab_size}; "
+              f"{os.cpu_count()} cores\n")
+
+        common = {"path": str(train_path), "heldout": str(heldout_path), "vocab_size": args.vocab_size}
+        runs = {
+            f"tokbook ({os.cpu_count()} workers counting)": child({**common, "kind": "train-tokbook", "workers": os.cpu_count()}),
+            "tokbook (1 worker)": child({**common, "kind": "train-tokbook", "workers": 1}),
+            "HF tokenizers (1 thread)": child({**common, "kind": "train-hf"}),
+            "sentencepiece BPE (1 thread)": child({**common, "kind": "train-sentencepiece"}),
+        }
+        hf = runs["HF tokenizers (1 thread)"]
+        rows = [[name, f"{r['seconds']:.1f}", f"{r['seconds'] / hf['seconds']:.2f}", f"{r['max_rss_mb']:.0f}",
+                 f"{heldout_bytes / r['tokens']:.3f}", f"{(heldout_bytes / r['tokens']) / (heldout_bytes / hf['tokens']) - 1:+.2%}"]
+                for name, r in runs.items()]
+        print("Training")
+        print(table(rows, ["trainer", "seconds", "x HF time", "peak MB", "bytes/token (held out)", "vs HF"]))
+
+        multi_path = Path(tmp, "multilingual.txt")
+        multi_path.write_text(multilingual_corpus(n), encoding="utf-8")
+        rows = []
+        for label, path in (("prose + code", train_path), ("synthetic multilingual", multi_path)):
+            ours = child({"kind": "encode-tokbook", "path": str(path)})
+            theirs = child({"kind": "encode-tiktoken", "path": str(path)})
+            mb = path.stat().st_size / 1e6
+            rows.append([label, f"{mb / theirs['seconds']:.2f}", f"{mb / ours['seconds']:.2f}",
+                         f"{theirs['seconds'] / ours['seconds']:.2f}", "yes" if ours["ids_hash"] == theirs["ids_hash"] else "NO"])
+        print("\nEncoding with cl100k_base (encode_ordinary, one thread)")
+        print(table(rows, ["text", "tiktoken MB/s", "tokbook MB/s", "tokbook / tiktoken", "identical ids"]))
+
+        big = Path(tmp, "big.txt")
+        with open(big, "w", encoding="utf-8") as f:
+            for _ in range(10):
+                f.write(text[:cut])
+        rows = []
+        for label, path in (("1x", train_path), ("10x", big)):
+            r = child({"kind": "stream-tokbook", "stream": str(path)})
+            rows.append([label, f"{path.stat().st_size / 1e6:.0f}", f"{r['seconds']:.1f}", f"{r['max_rss_mb']:.0f}",
+                         f"{r['rss_growth_mb']:.0f}"])
+        print("\nStreaming a file with encode_iterable (cl100k_base)")
+        print(table(rows, ["file", "MB", "seconds", "peak MB", "peak growth while streaming MB"]))
+
+
+if __name__ == "__main__":
+    main()
