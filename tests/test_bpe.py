@@ -204,6 +204,13 @@ def test_cutting_the_training_text_into_segments_changes_no_pre_token(monkeypatc
         assert pieces == regex.findall(tok.pattern, text)
 
 
+def test_training_on_nothing_learns_nothing():
+    for source in ("", [], ["", ""]):
+        tok = Tokenizer(pattern="gpt2")
+        tok.train(source, 300, workers=2)
+        assert len(tok.vocab) == 256 and tok.merges == {}
+
+
 def test_bad_training_arguments_are_explained():
     with pytest.raises(ValueError, match=">= 256"):
         Tokenizer().train("abc", 100)

@@ -210,7 +210,8 @@ def test_the_release_hides_solutions_and_hidden_tests(course):
     ex = course.exercise
     text = (ROOT / "exercises" / ex.stem / f"{ex.stem}.ipynb").read_text(encoding="utf-8")
     assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert not any("{{" in cell.source for cell in ex.source.cells), "a placeholder was not substituted"
+    leftover = re.compile(r"\{\{\s*[A-Za-z_]\w*\s*\}\}")
+    assert not any(leftover.search(cell.source) for cell in ex.source.cells), "a placeholder was not substituted"
     stubs = [c for c in ex.release().cells if c.cell_type == "code" and "raise NotImplementedError()" in c.source]
     assert [c.metadata["nbgrader"]["grade_id"] for c in stubs] == list(ex.solutions)
 

@@ -362,7 +362,7 @@ class Tokenizer:
         if batch:
             batches.append((self.pattern, batch))
         counts: Counter = Counter()
-        if workers == 1 or len(batches) == 1:
+        if workers == 1 or len(batches) <= 1:
             for job in batches:
                 counts.update(_count_segment(job))
         else:

@@ -16,7 +16,8 @@ four short roles as a tag; this module expands them into full nbgrader metadata:
     Runs here, at build time, with the reference package ``tokbook`` and is not written to any
     notebook. Each ``{{NAME}}`` in a ``tests`` cell is replaced by the literal value of ``NAME``
     that it computed, so hidden tests compare against constants, not against ``tokbook``: a
-    submission that monkeypatches ``tokbook`` gains nothing.
+    submission that monkeypatches ``tokbook`` gains nothing. Because ``{{`` starts a placeholder,
+    a ``tests`` cell cannot use ``{{`` for a literal brace in an f-string (use concatenation).
 
 Cell ids are the grade ids (or ``cell-<n>``), so regenerating gives byte-identical notebooks.
 
