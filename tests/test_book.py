@@ -96,3 +96,12 @@ def test_the_exercise_notebook_is_linked_and_downloadable(build):
     assert links, "the UTF-8 chapter does not link to its exercise"
     downloaded = (HTML / "chapters" / links[0]).resolve()
     assert downloaded.read_bytes() == (ROOT / "exercises" / "utf8" / "utf8.ipynb").read_bytes()
+
+
+def test_bpe_chapter_shows_gpt2_ids_computed_at_build_time(build):
+    """The ids of a string with leading spaces (which the notes get wrong) come from running gpt2."""
+    from tokbook.encodings import get_encoding
+
+    ids = str(get_encoding("gpt2").encode("    hello world!!!"))
+    source = (ROOT / "chapters" / "bpe.md").read_text(encoding="utf-8")
+    assert ids in _page("chapters/bpe").get_text() and ids not in source
