@@ -266,11 +266,11 @@ class Tokenizer:
         >>> Tokenizer.from_tiktoken("gpt2").encode("Hello, world!")
         [15496, 11, 995, 0]
         """
-        enc = encodings.get_encoding(name)
+        enc = encodings.get_encoding(name)  # also checks the name
         vocab, merges = _tiktoken_tables(name)
-        tok = cls(pattern=enc._pat_str)
+        tok = cls(pattern=PATTERNS[name])
         tok._set_vocab(dict(vocab), dict(merges))
-        tok._set_special(enc._special_tokens)
+        tok._set_special({s: enc.encode_single_token(s) for s in enc.special_tokens_set})
         return tok
 
     # ----------------------------------------------------------------------------------------
