@@ -285,6 +285,9 @@ class Tokenizer:
         before pre-tokenization, so no merge crosses them. Pre-tokens are counted once, in
         ``workers`` processes (default: all cores); the merges then update pair counts
         incrementally. ``verbose`` shows a progress bar.
+
+        With ``pattern=None`` every document is a single sequence that each merge rewrites, which
+        suits texts of a few tens of kilobytes; give real corpora a split pattern.
         """
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 256:
             raise ValueError(f"vocab_size must be an int >= 256 (the single bytes), got {vocab_size!r}")
