@@ -79,20 +79,16 @@ def run_child(job: dict) -> dict:
             result["seconds"] = time.perf_counter() - started
             sp = spm.SentencePieceProcessor(model_file=f"{tmp}/m.model")
             result["tokens"] = len(sp.encode(heldout))
-    elif kind == "encode-tiktoken":
+    elif kind in ("encode-tiktoken", "encode-tokbook"):
+        from tokbook.bpe import Tokenizer
         from tokbook.encodings import get_encoding
 
-        enc = get_encoding("cl100k_base")
+        if kind == "encode-tiktoken":
+            encoder = get_encoding("cl100k_base")
+        else:
+            encoder = Tokenizer.from_tiktoken("cl100k_base")
         started = time.perf_counter()
-        ids = enc.encode_ordinary(text)
-        result["seconds"] = time.perf_counter() - started
-        result["ids_hash"] = hash(tuple(ids))
-    elif kind == "encode-tokbook":
-        from tokbook.bpe import Tokenizer
-
-        tok = Tokenizer.from_tiktoken("cl100k_base")
-        started = time.perf_counter()
-        ids = tok.encode_ordinary(text)
+        ids = encoder.encode_ordinary(text)
         result["seconds"] = time.perf_counter() - started
         result["ids_hash"] = hash(tuple(ids))
     elif kind == "stream-tokbook":
