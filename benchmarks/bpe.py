@@ -115,6 +115,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=float, default=10, help="training/encoding text size (default 10)")
     parser.add_argument("--vocab-size", type=int, default=32_000)
+    parser.add_argument("--only", choices=["train", "encode", "stream"], help="run one of the three parts")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -133,43 +134,56 @@ def main() -> None:
               f"library (+{heldout_bytes / 1e6:.1f} MB held out); vocabulary {args.vocab_size}; "
               f"{os.cpu_count()} cores\n")
 
-        common = {"path": str(train_path), "heldout": str(heldout_path), "vocab_size": args.vocab_size}
-        runs = {
-            f"tokbook ({os.cpu_count()} workers counting)": child({**common, "kind": "train-tokbook", "workers": os.cpu_count()}),
-            "tokbook (1 worker)": child({**common, "kind": "train-tokbook", "workers": 1}),
-            "HF tokenizers (1 thread)": child({**common, "kind": "train-hf"}),
-            "sentencepiece BPE (1 thread)": child({**common, "kind": "train-sentencepiece"}),
-        }
-        hf = runs["HF tokenizers (1 thread)"]
-        rows = [[name, f"{r['seconds']:.1f}", f"{r['seconds'] / hf['seconds']:.2f}", f"{r['max_rss_mb']:.0f}",
-                 f"{heldout_bytes / r['tokens']:.3f}", f"{(heldout_bytes / r['tokens']) / (heldout_bytes / hf['tokens']) - 1:+.2%}"]
-                for name, r in runs.items()]
-        print("Training")
-        print(table(rows, ["trainer", "seconds", "x HF time", "peak MB", "bytes/token (held out)", "vs HF"]))
+        if args.only in (None, "train"):
+            train_table(train_path, heldout_path, args.vocab_size)
+        if args.only in (None, "encode"):
+            encode_table(train_path, Path(tmp, "multilingual.txt"), n)
+        if args.only in (None, "stream"):
+            stream_table(train_path, Path(tmp, "big.txt"))
 
-        multi_path = Path(tmp, "multilingual.txt")
-        multi_path.write_text(multilingual_corpus(n), encoding="utf-8")
-        rows = []
-        for label, path in (("prose + code", train_path), ("synthetic multilingual", multi_path)):
-            ours = child({"kind": "encode-tokbook", "path": str(path)})
-            theirs = child({"kind": "encode-tiktoken", "path": str(path)})
-            mb = path.stat().st_size / 1e6
-            rows.append([label, f"{mb / theirs['seconds']:.2f}", f"{mb / ours['seconds']:.2f}",
-                         f"{theirs['seconds'] / ours['seconds']:.2f}", "yes" if ours["ids_hash"] == theirs["ids_hash"] else "NO"])
-        print("\nEncoding with cl100k_base (encode_ordinary, one thread)")
-        print(table(rows, ["text", "tiktoken MB/s", "tokbook MB/s", "tokbook / tiktoken", "identical ids"]))
 
-        big = Path(tmp, "big.txt")
-        with open(big, "w", encoding="utf-8") as f:
-            for _ in range(10):
-                f.write(text[:cut])
-        rows = []
-        for label, path in (("1x", train_path), ("10x", big)):
-            r = child({"kind": "stream-tokbook", "stream": str(path)})
-            rows.append([label, f"{path.stat().st_size / 1e6:.0f}", f"{r['seconds']:.1f}", f"{r['max_rss_mb']:.0f}",
-                         f"{r['rss_growth_mb']:.0f}"])
-        print("\nStreaming a file with encode_iterable (cl100k_base)")
-        print(table(rows, ["file", "MB", "seconds", "peak MB", "peak growth while streaming MB"]))
+def train_table(train_path: Path, heldout_path: Path, vocab_size: int) -> None:
+    heldout_bytes = heldout_path.stat().st_size
+    common = {"path": str(train_path), "heldout": str(heldout_path), "vocab_size": vocab_size}
+    runs = {
+        f"tokbook ({os.cpu_count()} workers counting)": child({**common, "kind": "train-tokbook", "workers": os.cpu_count()}),
+        "tokbook (1 worker)": child({**common, "kind": "train-tokbook", "workers": 1}),
+        "HF tokenizers (1 thread)": child({**common, "kind": "train-hf"}),
+        "sentencepiece BPE (1 thread)": child({**common, "kind": "train-sentencepiece"}),
+    }
+    hf = runs["HF tokenizers (1 thread)"]
+    rows = [[name, f"{r['seconds']:.1f}", f"{r['seconds'] / hf['seconds']:.2f}", f"{r['max_rss_mb']:.0f}",
+             f"{heldout_bytes / r['tokens']:.3f}", f"{(heldout_bytes / r['tokens']) / (heldout_bytes / hf['tokens']) - 1:+.2%}"]
+            for name, r in runs.items()]
+    print("Training")
+    print(table(rows, ["trainer", "seconds", "x HF time", "peak MB", "bytes/token (held out)", "vs HF"]))
+
+
+def encode_table(train_path: Path, multi_path: Path, n_bytes: int) -> None:
+    multi_path.write_text(multilingual_corpus(n_bytes), encoding="utf-8")
+    rows = []
+    for label, path in (("prose + code", train_path), ("synthetic multilingual", multi_path)):
+        ours = child({"kind": "encode-tokbook", "path": str(path)})
+        theirs = child({"kind": "encode-tiktoken", "path": str(path)})
+        mb = path.stat().st_size / 1e6
+        rows.append([label, f"{mb / theirs['seconds']:.2f}", f"{mb / ours['seconds']:.2f}",
+                     f"{theirs['seconds'] / ours['seconds']:.2f}", "yes" if ours["ids_hash"] == theirs["ids_hash"] else "NO"])
+    print("\nEncoding with cl100k_base (encode_ordinary, one thread)")
+    print(table(rows, ["text", "tiktoken MB/s", "tokbook MB/s", "tokbook / tiktoken", "identical ids"]))
+
+
+def stream_table(train_path: Path, big: Path) -> None:
+    text = train_path.read_text(encoding="utf-8")
+    with open(big, "w", encoding="utf-8") as f:
+        for _ in range(10):
+            f.write(text)
+    rows = []
+    for label, path in (("1x", train_path), ("10x", big)):
+        r = child({"kind": "stream-tokbook", "stream": str(path)})
+        rows.append([label, f"{path.stat().st_size / 1e6:.0f}", f"{r['seconds']:.1f}", f"{r['max_rss_mb']:.0f}",
+                     f"{r['rss_growth_mb']:.0f}"])
+    print("\nStreaming a file with encode_iterable (cl100k_base)")
+    print(table(rows, ["file", "MB", "seconds", "peak MB", "peak growth while streaming MB"]))
 
 
 if __name__ == "__main__":

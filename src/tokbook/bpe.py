@@ -189,7 +189,7 @@ class Tokenizer:
         self._ranks = {token: i for i, token in vocab.items()}
         if len(self._ranks) != len(vocab):
             raise ValueError("two ids of the vocabulary have the same bytes; a BPE vocabulary needs distinct tokens")
-        self._cache: dict[str, list[int]] = {}
+        self._cache: dict[str, tuple[int, ...]] = {}
 
     def _set_special(self, special_tokens: Sequence[str] | Mapping[str, int] | None) -> None:
         if special_tokens is None:
@@ -388,7 +388,7 @@ class Tokenizer:
             if hit is None:
                 data = piece.encode("utf-8")
                 rank = ranks.get(data)
-                hit = [rank] if rank is not None else [ranks[p] for p in _byte_pair_merge(data, ranks)]
+                hit = (rank,) if rank is not None else tuple(ranks[p] for p in _byte_pair_merge(data, ranks))
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 cache[piece] = hit
