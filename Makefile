@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test exercises bench lab lock clean
+.PHONY: book test exercises bench grade lab lock clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ exercises: $(STAMP)
 ## make bench: measure tokbook against its peers (prints tables; takes a few minutes)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bpe.py
+
+## make grade SUBMISSIONS=folder-or.zip [OUT=graded]: autograde a class (grades.csv, feedback, summary)
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder or .zip> [OUT=<folder>]"; exit 2; }
+	$(BIN)/tokbook grade "$(SUBMISSIONS)" --out "$(or $(OUT),graded)"
 
 ## make lab: open the exercises in JupyterLab
 lab: $(STAMP)

@@ -2,7 +2,8 @@
 
 ``tokbook bpe train``  learn a byte-level BPE vocabulary from a UTF-8 text file (progress bar);
 ``tokbook bpe encode`` write the token ids of a file, streaming (memory stays flat);
-``tokbook bpe stats``  report bytes, tokens and bytes per token of a file.
+``tokbook bpe stats``  report bytes, tokens and bytes per token of a file;
+``tokbook grade``      autograde a class's submitted notebooks with nbgrader, in parallel.
 
 A MODEL is a file written by ``tokbook bpe train`` or one of the real encodings ``gpt2``,
 ``cl100k_base``, ``o200k_base``.
@@ -94,6 +95,23 @@ def _stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    # Imported here: nbgrader is an optional dependency (the `grade` extra).
+    try:
+        from tokbook.course.grade import grade_class
+    except ImportError as exc:
+        raise SystemExit(f"tokbook grade needs the grading tools ({exc}); pip install 'tokbook[grade]'") from None
+    if not args.submissions.exists():
+        raise SystemExit(f"tokbook grade: there is no {args.submissions}; give the folder (or .zip) of submissions")
+    limits = {"timeout": args.timeout, "memory_mb": args.memory_mb}
+    try:
+        grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, workers=args.workers,
+                    **{k: v for k, v in limits.items() if v is not None})
+    except ValueError as exc:
+        raise SystemExit(f"tokbook grade: {exc}") from None
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokbook", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +140,30 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "encode":
             sub.add_argument("--out", type=Path, help="output file (default: standard output)")
         sub.set_defaults(run=run)
+
+    from tokbook.course.collect import DEFAULT_PATTERN  # no nbgrader needed for this
+
+    grade = commands.add_parser(
+        "grade", help="autograde submitted notebooks: grades.csv, feedback, summary.html",
+        description="Autograde every submitted notebook with nbgrader against the exercises in "
+                    "solutions/, in parallel, and write grades.csv, feedback/<assignment>/<student>.html "
+                    "and summary.html to --out. Results are cached in --out: running again grades "
+                    "only new or changed submissions.")
+    grade.add_argument("submissions", type=Path,
+                       help="nbgrader's submitted/<student>/<assignment>/<assignment>.ipynb tree, a flat "
+                            "folder of LMS files named like alice_utf8.ipynb, or a .zip of either")
+    grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/, summary.html")
+    grade.add_argument("--pattern", default=None,
+                       help="regular expression for flat file names, with the named groups student and "
+                            f"assignment (and optionally attempt); default: {DEFAULT_PATTERN.replace('%', '%%')}")
+    grade.add_argument("--course", type=Path, default=Path("."),
+                       help="the course repository holding solutions/ (default: the current folder)")
+    grade.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: all cores)")
+    grade.add_argument("--timeout", type=float, default=None,
+                       help="seconds one cell may run before it is interrupted (default: the course's, 10)")
+    grade.add_argument("--memory-mb", type=int, default=None,
+                       help="address-space limit in MB of each grading process and its kernel (default: 4096)")
+    grade.set_defaults(run=_grade)
     return parser
 
 

@@ -1,0 +1,257 @@
+"""Static checks that flag a submitted notebook which looks tampered with.
+
+The flags never change a score (grading restores the test cells and hidden tests compare with
+literals); they tell the instructor which notebooks deserve a look. :func:`tamper_flags` compares
+the submission with the released notebook and reads the code a student could have written:
+
+``edited test cell <id>`` / ``edited locked cell <id>``
+    a locked cell (a test, or the setup cell) whose code differs from the release;
+``deleted test cell <id>`` / ``deleted locked cell <id>``
+    a locked cell of the release that is nowhere in the submission;
+``stripped metadata``
+    cells of the release that are present but lost their nbgrader metadata;
+``altered nbgrader metadata <id>``
+    a cell whose nbgrader metadata (points, grade, solution, locked) differs from the release;
+``monkeypatches tokbook (...)``
+    assigning to or deleting attributes of ``tokbook`` modules, ``setattr`` on them, replacing
+    ``sys.modules['tokbook...']``, or rebinding a name that a locked cell imported from tokbook;
+``monkeypatches builtins (...)``
+    assigning to ``builtins.X`` / ``__builtins__``, or rebinding a builtin name (``len``, ``type``,
+    ``AssertionError``...) at the top level of a cell, where the tests would see it;
+``IPython hooks (...)``
+    input or AST transformers, custom exception handlers, event callbacks, trace functions,
+    magics that register code to run around every cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+
+from nbformat import NotebookNode
+
+__all__ = ["tamper_flags"]
+
+_BUILTIN_NAMES = {n for n in vars(builtins) if not n.startswith("_")} | {"__import__", "__build_class__"}
+_HOOKS = re.compile(
+    r"\b(input_transformers_(?:cleanup|post)|input_transformer_manager|ast_transformers|input_splitter|"
+    r"set_custom_exc|register_magic_function|register_magics|events\s*\.\s*register|"
+    r"settrace|setprofile|excepthook|displayhook|run_line_magic|run_cell_magic|"
+    r"pre_run_cell|post_run_cell|pre_execute|post_execute)\b"
+)
+_HOOK_MAGICS = re.compile(r"^\s*%+\s*(load_ext|autoreload|aimport|xmode|run|load)\b", re.M)
+_NBGRADER_KEYS = ("grade", "solution", "locked", "points")
+
+
+def _meta(cell) -> dict:
+    meta = cell.get("metadata", {}) or {}
+    nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _norm(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _python(code: str) -> ast.Module | None:
+    """Parse a cell as Python, with IPython's ``%magic`` and ``!shell`` lines blanked out."""
+    lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in code.splitlines()]
+    try:
+        return ast.parse("\n".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _tokbook_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Names bound to tokbook modules, and names imported from them, by this cell's imports."""
+    modules, imported = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "tokbook" or alias.name.startswith("tokbook."):
+                    modules.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tokbook":
+            for alias in node.names:
+                imported.add(alias.asname or alias.name)
+    return modules, imported
+
+
+def _top_level_bindings(tree: ast.Module) -> set[str]:
+    """Names a cell binds at module level (where the test cells would see them)."""
+    names: set[str] = set()
+
+    def targets(node):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            for elt in node.elts:
+                targets(elt)
+        elif isinstance(node, ast.Starred):
+            targets(node.value)
+
+    def visit(body):
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign):
+                for t in node.targets:
+                    targets(t)
+            elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+                targets(node.target)
+            elif isinstance(node, (ast.For, ast.AsyncFor)):
+                targets(node.target)
+                visit(node.body + node.orelse)
+            elif isinstance(node, (ast.With, ast.AsyncWith)):
+                for item in node.items:
+                    if item.optional_vars is not None:
+                        targets(item.optional_vars)
+                visit(node.body)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                for alias in node.names:
+                    names.add(alias.asname or alias.name.split(".")[0])
+            elif isinstance(node, (ast.If, ast.While)):
+                visit(node.body + node.orelse)
+            elif isinstance(node, ast.Try):
+                visit(node.body + node.orelse + node.finalbody)
+                for handler in node.handlers:
+                    visit(handler.body)
+            elif isinstance(node, ast.Delete):
+                for t in node.targets:
+                    targets(t)
+
+    visit(tree.body)
+    return names
+
+
+def _patches(tree: ast.Module, tokbook_modules: set[str], tokbook_imported: set[str]) -> tuple[set[str], set[str]]:
+    """What a cell patches: (tokbook targets, builtins targets)."""
+    tok, blt = set(), set()
+    builtin_modules = {"builtins", "__builtins__"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "builtins" and alias.asname:
+                    builtin_modules.add(alias.asname)
+    for node in ast.walk(tree):
+        written = []
+        if isinstance(node, ast.Assign):
+            written = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            written = [node.target]
+        elif isinstance(node, ast.Delete):
+            written = node.targets
+        for target in written:
+            if isinstance(target, (ast.Attribute, ast.Subscript)):
+                root = _root_name(target)
+                text = ast.unparse(target)
+                if root in tokbook_modules:
+                    tok.add(text)
+                elif root in builtin_modules:
+                    blt.add(text)
+                elif root == "sys" and text.startswith("sys.modules["):
+                    key = target.slice if isinstance(target, ast.Subscript) else None
+                    value = key.value if isinstance(key, ast.Constant) else None
+                    if isinstance(value, str) and value.split(".")[0] == "tokbook":
+                        tok.add(text)
+                    elif value in ("builtins", "__builtins__"):
+                        blt.add(text)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            if node.args:
+                root = _root_name(node.args[0])
+                if root in tokbook_modules:
+                    tok.add(ast.unparse(node)[:60])
+                elif root in builtin_modules:
+                    blt.add(ast.unparse(node)[:60])
+    for name in _top_level_bindings(tree):
+        if name in _BUILTIN_NAMES:
+            blt.add(name)
+        if name in tokbook_imported:
+            tok.add(name)
+    return tok, blt
+
+
+def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) -> list[str]:
+    """Return the flags (sorted, human-readable) of ``submission`` compared with ``release``."""
+    sub_cells = [c for c in submission.get("cells", []) if isinstance(c, dict)]
+    flags: set[str] = set()
+
+    by_grade_id = {}
+    for cell in sub_cells:
+        grade_id = _meta(cell).get("grade_id")
+        if isinstance(grade_id, str):
+            by_grade_id.setdefault(grade_id, cell)
+    by_cell_id = {c.get("id"): c for c in sub_cells if c.get("id")}
+    sub_sources = {_norm(_source(c)) for c in sub_cells}
+
+    locked_sources: set[str] = set()
+    tokbook_imported_by_locked: set[str] = set()
+    stripped = 0
+    for rcell in release.get("cells", []):
+        rmeta = _meta(rcell)
+        grade_id = rmeta.get("grade_id")
+        if not grade_id:
+            continue
+        kind = "test" if rmeta.get("grade") else "locked" if rmeta.get("locked") else None
+        rsource = _norm(_source(rcell))
+        if kind:
+            locked_sources.add(rsource)
+            tree = _python(_source(rcell))
+            if tree is not None:
+                tokbook_imported_by_locked |= _tokbook_names(tree)[1]
+        cell = by_grade_id.get(grade_id)
+        if cell is None:
+            cell = by_cell_id.get(grade_id)
+            if cell is not None or (kind and rsource in sub_sources):
+                stripped += 1
+        else:
+            smeta = _meta(cell)
+            changed = [k for k in _NBGRADER_KEYS if smeta.get(k) != rmeta.get(k)]
+            if changed:
+                flags.add(f"altered nbgrader metadata {grade_id} ({', '.join(changed)})")
+        if not kind:
+            continue
+        if cell is None:
+            if rsource not in sub_sources:
+                flags.add(f"deleted {kind} cell {grade_id}")
+        elif _norm(_source(cell)) != rsource:
+            flags.add(f"edited {kind} cell {grade_id}")
+    if stripped:
+        flags.add("stripped metadata")
+
+    tok_all, blt_all, hooks = set(), set(), set()
+    for cell in sub_cells:
+        if cell.get("cell_type") != "code":
+            continue
+        code = _source(cell)
+        if _norm(code) in locked_sources:
+            continue  # an untouched locked cell of the release
+        hooks |= {m.group(1) for m in _HOOKS.finditer(code)}
+        hooks |= {"%" + m.group(1) for m in _HOOK_MAGICS.finditer(code)}
+        tree = _python(code)
+        if tree is None:
+            continue
+        modules, imported = _tokbook_names(tree)
+        # Attributes of anything taken from tokbook (``from tokbook import utf8``) count; importing
+        # the same names again, as the setup cell does, does not.
+        tok, blt = _patches(tree, modules | imported | {"tokbook"}, tokbook_imported_by_locked - imported)
+        tok_all |= tok
+        blt_all |= blt
+    if tok_all:
+        flags.add(f"monkeypatches tokbook ({', '.join(sorted(tok_all))})")
+    if blt_all:
+        flags.add(f"monkeypatches builtins ({', '.join(sorted(blt_all))})")
+    if hooks:
+        flags.add(f"IPython hooks ({', '.join(sorted(hooks))})")
+    return sorted(flags)
