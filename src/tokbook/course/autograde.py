@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 
+from tokbook.course.nbgrader_app import nbgrader_env, run_nbgrader
 from tokbook.course.release import source_notebook
 
 __all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise"]
@@ -86,14 +87,6 @@ class Exercise:
         return nbformat.read(self.course / "release" / self.stem / f"{self.stem}.ipynb", as_version=4)
 
 
-def _nbgrader_env() -> dict:
-    env = dict(os.environ)
-    # nbgrader shells out to `alembic`: the interpreter's bin folder goes first on PATH.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
 def _tasks_of(source: nbformat.NotebookNode) -> tuple[dict[str, list[str]], dict[str, float]]:
     """Each test cell belongs to the solution cell above it (or is a task of its own)."""
     tasks: dict[str, list[str]] = {}
@@ -129,10 +122,7 @@ def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
             "c = get_config()  # noqa: F821\nc.merge(grading_config())\n"
             'c.CourseDirectory.course_id = "tokbook-grade"\n'
         )
-        done = subprocess.run(
-            [sys.executable, "-m", "nbgrader", "generate_assignment", stem, "--force"],
-            cwd=course, env=_nbgrader_env(), capture_output=True, text=True, timeout=600,
-        )
+        done = run_nbgrader(["generate_assignment", stem, "--force"], cwd=course, timeout=600)
         if done.returncode != 0 or not (course / "gradebook.db").is_file():
             raise RuntimeError(
                 f"could not prepare exercise {stem}: nbgrader generate_assignment exited "
@@ -254,7 +244,7 @@ def _run_nbgrader(course: Path, stem: str, *, memory_mb: int, wall_seconds: floa
         command = [sys.executable, "-m", "nbgrader", "autograde", stem, "--create"]
         proc = subprocess.Popen(
             _limited(command, memory_mb, int(wall_seconds) + 30),
-            cwd=course, env=_nbgrader_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=course, env=dict(nbgrader_env(), PYTHONUNBUFFERED="1"), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )
         try:
             proc.wait(timeout=wall_seconds)
