@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,21 @@ def _tokenizer(name, _cache={}):
     if name not in _cache:
         _cache[name] = Tokenizer.from_tiktoken(name)
     return _cache[name]
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_the_fast_ascii_patterns_split_ascii_text_like_the_originals(text):
+    for pattern in bpe.PATTERNS.values():
+        assert re.findall(bpe._ascii_pattern(pattern), text) == regex.findall(pattern, text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(list("aZ1² .'s\n\r\t é😀\u0301") + ["\n\n", "'ll", "  "]), max_size=40).map("".join))
+def test_cutting_before_a_newline_after_a_letter_or_digit_changes_no_pre_token(text):
+    for pattern in bpe.PATTERNS.values():
+        pieces = [p for part in bpe._cut_at_line_ends(text) for p in regex.findall(pattern, part)]
+        assert pieces == regex.findall(pattern, text)
 
 
 def test_merges_are_recovered_from_ranks(pair):
