@@ -28,6 +28,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
+from tokbook.course.nbgrader_app import nbgrader_env
 from tokbook.course.release import source_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,10 +39,6 @@ c = get_config()
 c.merge(grading_config())
 c.CourseDirectory.course_id = "bench"
 """
-
-
-def _env() -> dict:
-    return dict(os.environ, PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
 
 
 def make_class(n: int) -> dict[str, bytes]:
@@ -64,7 +61,7 @@ def make_class(n: int) -> dict[str, bytes]:
 
 def run(cmd: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(cmd, cwd=cwd, env=nbgrader_env(), capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")

@@ -146,6 +146,24 @@ def test_edited_and_deleted_locked_cells():
     ]
 
 
+def test_cells_released_in_an_earlier_version_are_judged_against_that_version():
+    """After the instructor fixes a test (new source, new points), old submissions are not flagged."""
+    from nbgrader.utils import compute_checksum
+
+    fixed = copy.deepcopy(RELEASE)
+    cell = _cell(fixed, "test_decode_strict_hidden")
+    cell.source += "\n# fixed"
+    cell.metadata["nbgrader"]["points"] = 3
+    cell.metadata["nbgrader"]["checksum"] = compute_checksum(cell)
+    assert tamper_flags(RELEASE, fixed) == []
+    edited = copy.deepcopy(RELEASE)
+    _cell(edited, "test_decode_strict_hidden").source = "pass"
+    assert tamper_flags(edited, fixed) == ["edited test cell test_decode_strict_hidden"]
+    repointed = copy.deepcopy(RELEASE)
+    _cell(repointed, "test_decode_strict_hidden").metadata["nbgrader"]["points"] = 99
+    assert tamper_flags(repointed, fixed) == ["edited test cell test_decode_strict_hidden"]
+
+
 def test_stripped_and_altered_metadata():
     nb = copy.deepcopy(RELEASE)
     for cell in nb.cells:

@@ -13,6 +13,8 @@ import re
 
 from nbformat import NotebookNode
 
+from tokbook.course.report import fmt
+
 __all__ = ["feedback_page"]
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -34,9 +36,6 @@ pre { background: #f6f6f6; padding: .6rem; overflow-x: auto; white-space: pre-wr
 .problem { background: #fff3cd; padding: .6rem; }
 """
 
-
-def _fmt(x: float) -> str:
-    return f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def _cut(text: str) -> str:
@@ -69,13 +68,13 @@ def feedback_page(*, student: str, assignment: str, task_points: dict[str, float
     """Return the HTML feedback page of one submission."""
     total, maximum = sum(task_points.values()), sum(task_max.values())
     rows = "".join(
-        f"<tr><td>{html.escape(task)}</td><td class=num>{_fmt(task_points.get(task, 0))}</td>"
-        f"<td class=num>{_fmt(task_max[task])}</td></tr>"
+        f"<tr><td>{html.escape(task)}</td><td class=num>{fmt(task_points.get(task, 0))}</td>"
+        f"<td class=num>{fmt(task_max[task])}</td></tr>"
         for task in task_max
     )
     body = [
         f"<h1>{html.escape(assignment)}: feedback for {html.escape(student)}</h1>",
-        f'<p class="score">Score: {_fmt(total)} / {_fmt(maximum)}</p>',
+        f'<p class="score">Score: {fmt(total)} / {fmt(maximum)}</p>',
     ]
     body += [f'<p class="problem">{html.escape(p)}</p>' for p in problems]
     body.append(f"<table><tr><th>task</th><th>points</th><th>of</th></tr>{rows}</table>")
@@ -97,7 +96,7 @@ def feedback_page(*, student: str, assignment: str, task_points: dict[str, float
                 css = "full" if got >= of else "zero" if got <= 0 else "part"
                 body.append(
                     f'<div class="cell test {css}"><div class="score">{html.escape(grade_id)}: '
-                    f"{_fmt(got)} / {_fmt(of)} points</div><pre>{_cut(src)}</pre>"
+                    f"{fmt(got)} / {fmt(of)} points</div><pre>{_cut(src)}</pre>"
                     + "".join(_outputs(cell)) + "</div>"
                 )
             else:

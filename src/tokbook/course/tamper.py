@@ -5,7 +5,8 @@ literals); they tell the instructor which notebooks deserve a look. :func:`tampe
 the submission with the released notebook and reads the code a student could have written:
 
 ``edited test cell <id>`` / ``edited locked cell <id>``
-    a locked cell (a test, or the setup cell) whose code differs from the release;
+    a locked cell (a test, or the setup cell) whose code differs from the release, or, for a cell
+    released in an earlier version (its stored checksum is not today's), from that version;
 ``deleted test cell <id>`` / ``deleted locked cell <id>``
     a locked cell of the release that is nowhere in the submission;
 ``stripped metadata``
@@ -29,7 +30,9 @@ import ast
 import builtins
 import re
 
+import nbformat
 from nbformat import NotebookNode
+from nbgrader.utils import compute_checksum
 
 __all__ = ["tamper_flags"]
 
@@ -53,6 +56,27 @@ def _meta(cell) -> dict:
 def _source(cell) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _checksum(cell) -> str | None:
+    """nbgrader's checksum of a cell as it is now (None if its metadata cannot be checksummed)."""
+    try:
+        return compute_checksum(nbformat.from_dict(cell))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _received_checksum(cell, rmeta: dict) -> str | None:
+    """The checksum stored in a submitted cell when it differs from the current release's.
+
+    nbgrader writes a checksum of each locked, graded and solution cell into the release. A
+    submitted cell whose stored checksum is not the current release's was released in an earlier
+    version, so comparing it with today's release would flag every student after a test is fixed.
+    """
+    if cell is None:
+        return None
+    stored = _meta(cell).get("checksum")
+    return stored if isinstance(stored, str) and stored != rmeta.get("checksum") else None
 
 
 def _norm(text: str) -> str:
@@ -211,11 +235,19 @@ def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) 
             if tree is not None:
                 tokbook_imported_by_locked |= _tokbook_names(tree)[1]
         cell = by_grade_id.get(grade_id)
+        has_metadata = cell is not None
         if cell is None:
             cell = by_cell_id.get(grade_id)
             if cell is not None or (kind and rsource in sub_sources):
                 stripped += 1
-        else:
+        received = _received_checksum(cell, rmeta) if has_metadata else None
+        if cell is not None and received is not None:
+            # The student got another version of this cell (the instructor changed it since):
+            # judge the cell against the checksum nbgrader stored in it, not the current release.
+            if kind and _checksum(cell) != received:
+                flags.add(f"edited {kind} cell {grade_id}")
+            continue
+        if has_metadata:
             smeta = _meta(cell)
             changed = [k for k in _NBGRADER_KEYS if smeta.get(k) != rmeta.get(k)]
             if changed:
