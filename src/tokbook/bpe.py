@@ -360,33 +360,30 @@ class Tokenizer:
         yield from self._cut(carry)
 
     def _last_cut(self, text: str) -> int:
+        """Where the text after the last safe cut begins (0 if there is none)."""
         if self.pattern not in PATTERNS.values():
             return 0
-        cut = text.rfind("\n")
-        while cut > 0 and not text[cut - 1].isalpha():
-            cut = text.rfind("\n", 0, cut)
-        return max(cut, 0)
+        return len(text) - len(_cut_at_line_ends(text)[-1])
 
     def _cut(self, text: str) -> list[str]:
         """Cut text at special tokens (dropping them) and, within, into ~1M-character segments.
 
-        A cut goes just before a newline that follows a letter: for the three built-in patterns
-        that is always a pre-token boundary, and neither side's pre-tokens change. For other
-        patterns the text is only cut at special tokens.
+        Cuts go where the encoder cuts (:data:`_cut_at_line_ends`): for the three built-in
+        patterns no pre-token changes. Other patterns are only cut at special tokens.
         """
-        pieces = self._split_special(text, frozenset(self.special_tokens))[::2]
         segments = []
-        for piece in pieces:
-            start = 0
-            while self.pattern in PATTERNS.values() and len(piece) - start > 2 * _SEGMENT_CHARS:
-                cut = piece.find("\n", start + _SEGMENT_CHARS)
-                while cut != -1 and not piece[cut - 1].isalpha():
-                    cut = piece.find("\n", cut + 1)
-                if cut == -1:
-                    break
-                segments.append(piece[start:cut])
-                start = cut
-            segments.append(piece[start:])
+        for piece in self._split_special(text, frozenset(self.special_tokens))[::2]:
+            if self.pattern not in PATTERNS.values() or len(piece) <= _SEGMENT_CHARS:
+                segments.append(piece)
+                continue
+            current, size = [], 0
+            for part in _cut_at_line_ends(piece):
+                current.append(part)
+                size += len(part)
+                if size >= _SEGMENT_CHARS:
+                    segments.append("".join(current))
+                    current, size = [], 0
+            segments.append("".join(current))
         return [s for s in segments if s]
 
     def _count_pretokens(self, source, workers: int) -> Counter:
