@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydoc_data.topics import topics
 
 from tokbook import bpe
-from tokbook.bpe import Tokenizer, get_stats, merge
+from tokbook.bpe import Tokenizer, get_stats, merge, pretokenize, training
 from tokbook.encodings import ENCODING_NAMES, get_encoding
 
 ENGLISH = "\n\n".join(topics[k] for k in sorted(topics))[:300_000]
@@ -86,14 +86,14 @@ def _tokenizer(name, _cache={}):
 @given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
 def test_the_fast_ascii_patterns_split_ascii_text_like_the_originals(text):
     for pattern in bpe.PATTERNS.values():
-        assert re.findall(bpe._ascii_pattern(pattern), text) == regex.findall(pattern, text)
+        assert re.findall(pretokenize.ascii_pattern(pattern), text) == regex.findall(pattern, text)
 
 
 @settings(max_examples=300, deadline=None)
 @given(text=st.lists(st.sampled_from(list("aZ1² .'s\n\r\t é😀\u0301") + ["\n\n", "'ll", "  "]), max_size=40).map("".join))
 def test_cutting_before_a_newline_after_a_letter_or_digit_changes_no_pre_token(text):
     for pattern in bpe.PATTERNS.values():
-        pieces = [p for part in bpe._cut_at_line_ends(text) for p in regex.findall(pattern, part)]
+        pieces = [p for part in pretokenize.cut_at_line_ends(text) for p in regex.findall(pattern, part)]
         assert pieces == regex.findall(pattern, text)
 
 
@@ -210,11 +210,11 @@ def test_training_from_a_file_an_iterable_and_a_string_agree(tmp_path):
 
 def test_cutting_the_training_text_into_segments_changes_no_pre_token(monkeypatch):
     """Segments end before a newline that follows a letter; pre-tokens must not change."""
-    monkeypatch.setattr(bpe, "_SEGMENT_CHARS", 50)
+    monkeypatch.setattr(training, "SEGMENT_CHARS", 50)
     text = (ENGLISH[:20_000] + EDGES + SCRIPTS) * 2
     for name in ENCODING_NAMES:
         tok = Tokenizer(pattern=name)
-        segments = list(tok._segments(text))
+        segments = list(training.segments(text, tok.pattern, tok.special_tokens))
         assert len(segments) > 10 and "".join(segments) == text
         pieces = [p for s in segments for p in regex.findall(tok.pattern, s)]
         assert pieces == regex.findall(tok.pattern, text)
