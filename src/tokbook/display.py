@@ -17,7 +17,8 @@ byte-level BPE merges bytes, not characters:
 '<0xC3>'
 
 :func:`show_tokens` and :func:`compare_tokens` return objects that Jupyter displays as coloured
-HTML (the token id is in each token's tooltip); :func:`token_table` returns a Markdown table.
+HTML (the token id is in each token's tooltip); :func:`token_table` returns a Markdown table;
+:func:`check_mark` spells the result of a check for a table's yes/no column.
 Neither needs IPython: they use Jupyter's ``_repr_html_`` / ``_repr_markdown_`` protocol.
 """
 
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 from typing import AbstractSet, Any, Literal
 
 __all__ = [
-    "HTMLView", "MarkdownView", "compare_tokens", "markdown_table", "show_tokens", "token_label",
-    "token_table",
+    "CHECK_FAILED", "HTMLView", "MarkdownView", "check_mark", "compare_tokens", "markdown_table",
+    "show_tokens", "token_label", "token_table",
 ]
 
 # Whitespace characters and the visible symbol each one is shown as.
@@ -42,6 +43,10 @@ PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6")
 _SURROGATE_ESCAPE_BASE = 0xDC00  # "surrogateescape" decodes an invalid byte b as chr(0xDC00 + b)
 
 SpecialArg = AbstractSet[str] | Literal["all"]
+
+# What a check column shows for a comparison that does not hold. The chapters also assert every
+# check they show, and the book's tests fail on any built page that contains this marker.
+CHECK_FAILED = "✗ NO"
 
 
 @dataclass(frozen=True)
@@ -232,6 +237,24 @@ def token_table(
         label = _markdown_escape(token_label(token))
         lines.append(f"| {position} | {token_id} | {len(token)} | {label} |")
     return MarkdownView("\n".join(lines))
+
+
+def check_mark(ok: bool) -> str:
+    """Return ``"yes"`` for a check that holds and :data:`CHECK_FAILED` for one that does not.
+
+    Use it for the yes/no column of a table that compares two implementations, and assert the
+    same checks in the cell, so that a failed comparison fails the build instead of printing.
+
+    >>> check_mark(True), check_mark(False)
+    ('yes', '✗ NO')
+    >>> check_mark("yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: check_mark() takes the result of a comparison (a bool), got str
+    """
+    if not isinstance(ok, bool):
+        raise TypeError(f"check_mark() takes the result of a comparison (a bool), got {type(ok).__name__}")
+    return "yes" if ok else CHECK_FAILED
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> MarkdownView:
