@@ -32,8 +32,8 @@ SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
 SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
              if c.metadata.get("nbgrader", {}).get("solution")}
-TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, text_stats, repair_mojibake
-POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "text_stats": 2, "repair_mojibake": 2}
+TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, encoded_sizes, repair_mojibake
+POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "encoded_sizes": 3, "repair_mojibake": 2}
 PARTIAL = TASKS[:2]
 HUGE_LINES = 100  # lines of 1 MB printed by the noisy submission
 
@@ -90,7 +90,7 @@ def _monkeypatching():
 
 def _incomplete():
     nb = solve(PARTIAL)
-    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("text_stats", "repair_mojibake")]
+    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("encoded_sizes", "repair_mojibake")]
     return nb
 
 
@@ -108,7 +108,7 @@ CLASS: dict[str, bytes] = {
     "bob_utf8.ipynb": _text(solve(PARTIAL)),
     "carol_utf8.ipynb": _text(RELEASE),
     "dave_utf8.ipynb": _text(solve(TASKS, {"repair_mojibake": LOOP})),
-    "erin_utf8.ipynb": _text(solve(TASKS, {"text_stats": CRASH})),
+    "erin_utf8.ipynb": _text(solve(TASKS, {"encoded_sizes": CRASH})),
     "frank_utf8.ipynb": _text(_edited_and_deleted()),
     "gina_utf8.ipynb": _text(_stripped()),
     "hank_utf8.ipynb": _text(_monkeypatching()),
@@ -147,7 +147,7 @@ EXPECTED = {
     "judy": (ZERO, "not UTF-8 (byte 0xff at offset 0); ask the student to save the notebook again from Jupyter", ""),
     "kim": (FULL, "", ""),
     "mia": (FULL, f"printed too much: {CUT:.1f} MB of output cut (graded normally)", ""),
-    "noah": (PART, "missing tasks: text_stats, repair_mojibake (their tests ran and scored 0)", ""),
+    "noah": (PART, "missing tasks: encoded_sizes, repair_mojibake (their tests ran and scored 0)", ""),
 }
 # problems listed in the summary that have no row of their own
 UNATTRIBUTED = {
