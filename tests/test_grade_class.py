@@ -32,8 +32,9 @@ SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
 SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
              if c.metadata.get("nbgrader", {}).get("solution")}
-TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, text_stats, repair_mojibake
-POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "text_stats": 2, "repair_mojibake": 2}
+TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, encoded_sizes, repair_mojibake
+POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "encoded_sizes": 3, "repair_mojibake": 2}
+MAX = sum(POINTS.values())
 PARTIAL = TASKS[:2]
 HUGE_LINES = 100  # lines of 1 MB printed by the noisy submission
 
@@ -90,7 +91,7 @@ def _monkeypatching():
 
 def _incomplete():
     nb = solve(PARTIAL)
-    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("text_stats", "repair_mojibake")]
+    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("encoded_sizes", "repair_mojibake")]
     return nb
 
 
@@ -108,7 +109,7 @@ CLASS: dict[str, bytes] = {
     "bob_utf8.ipynb": _text(solve(PARTIAL)),
     "carol_utf8.ipynb": _text(RELEASE),
     "dave_utf8.ipynb": _text(solve(TASKS, {"repair_mojibake": LOOP})),
-    "erin_utf8.ipynb": _text(solve(TASKS, {"text_stats": CRASH})),
+    "erin_utf8.ipynb": _text(solve(TASKS, {"encoded_sizes": CRASH})),
     "frank_utf8.ipynb": _text(_edited_and_deleted()),
     "gina_utf8.ipynb": _text(_stripped()),
     "hank_utf8.ipynb": _text(_monkeypatching()),
@@ -147,7 +148,7 @@ EXPECTED = {
     "judy": (ZERO, "not UTF-8 (byte 0xff at offset 0); ask the student to save the notebook again from Jupyter", ""),
     "kim": (FULL, "", ""),
     "mia": (FULL, f"printed too much: {CUT:.1f} MB of output cut (graded normally)", ""),
-    "noah": (PART, "missing tasks: text_stats, repair_mojibake (their tests ran and scored 0)", ""),
+    "noah": (PART, "missing tasks: encoded_sizes, repair_mojibake (their tests ran and scored 0)", ""),
 }
 # problems listed in the summary that have no row of their own
 UNATTRIBUTED = {
@@ -204,7 +205,7 @@ def test_the_csv_has_every_number_problem_and_flag(graded):
         assert row["assignment"] == STEM
         assert {t: row[t] for t in TASKS} == {t: str(p) for t, p in points.items()}, student
         assert row["total"] == str(sum(points.values())), student
-        assert row["max"] == "13"
+        assert row["max"] == str(MAX)
         if isinstance(problem, re.Pattern):
             assert problem.fullmatch(row["problem"]), (student, row["problem"])
         else:
@@ -231,7 +232,7 @@ def test_every_row_has_offline_feedback(graded):
     out = graded["out"]
     for student, (points, problem, _) in EXPECTED.items():
         page = (out / "feedback" / STEM / f"{student}.html").read_text(encoding="utf-8")
-        assert f"Score: {sum(points.values())} / 13" in page, student
+        assert f"Score: {sum(points.values())} / {MAX}" in page, student
         assert not re.search(r"<script|<link|src=\"http|href=\"http|url\(http", page, re.I), student
         if not problem:
             assert "test_encode_codepoint_hidden:" in page, student  # the graded cells are shown
@@ -250,7 +251,7 @@ def test_grading_again_reruns_nothing_and_gives_the_same_csv(graded):
 
 def test_a_late_submission_is_the_only_one_graded(graded):
     assert "graded 1, reused 13" in graded["late_log"]
-    assert re.search(r"graded olga_utf8\.ipynb: 6/13", graded["late_log"])
+    assert re.search(rf"graded olga_utf8\.ipynb: 6/{MAX}", graded["late_log"])
     rows = _rows(graded["late_csv"])
     assert rows["olga"]["total"] == "6"
     before = graded["first_csv"].decode().splitlines()
