@@ -31,36 +31,20 @@ from pathlib import Path
 import nbformat
 
 from tokbook.course.nbgrader_app import nbgrader_env, run_nbgrader
+from tokbook.course.notebook import grade_id, is_solution, is_test, nbgrader_metadata
 from tokbook.course.release import source_notebook
+from tokbook.course.settings import write_course_config
 
 __all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise"]
 
 #: Bumped when grading changes in a way that should invalidate cached results.
 GRADER_VERSION = "1"
 
-#: Longest text kept of one cell's outputs in the graded notebook (the rest is cut).
-MAX_OUTPUT_CHARS = 20_000
+#: Course id of the courses that grading builds for itself.
+COURSE_ID = "tokbook-grade"
 
-_CONFIG = """\
-# Written by tokbook grade: a batch of submissions, graded in a course of their own.
-from tokbook.course.settings import grading_config
-from tokbook.course.output_limit import LimitOutputChars
-
-c = get_config()  # noqa: F821
-c.merge(grading_config())
-c.CourseDirectory.course_id = "tokbook-grade"
-c.Execute.timeout = {timeout!r}
-c.LimitOutput.max_lines = 1000
-c.LimitOutputChars.max_chars = {max_chars!r}
-# nbgrader's own preprocessors, then ours, which cuts long outputs (nbgrader's counts lines only).
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
-c.Autograde.autograde_preprocessors = [
-    Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
-    CheckCellMetadata, LimitOutputChars,
-]
-"""
+#: How much of the end of nbgrader's log is read to diagnose a failed run.
+LOG_TAIL_BYTES = 20_000
 
 
 @dataclass
@@ -93,13 +77,11 @@ def _tasks_of(source: nbformat.NotebookNode) -> tuple[dict[str, list[str]], dict
     points: dict[str, float] = {}
     task = None
     for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            task = meta["grade_id"]
-        if meta.get("grade"):
-            owner = task or meta["grade_id"]
-            tasks.setdefault(owner, []).append(meta["grade_id"])
-            points[meta["grade_id"]] = float(meta.get("points", 0))
+        if is_solution(cell):
+            task = grade_id(cell)
+        if is_test(cell):
+            tasks.setdefault(task or grade_id(cell), []).append(grade_id(cell))
+            points[grade_id(cell)] = float(nbgrader_metadata(cell).get("points", 0))
     return tasks, points
 
 
@@ -117,11 +99,7 @@ def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
         shutil.rmtree(course, ignore_errors=True)
         (course / "source" / stem).mkdir(parents=True)
         nbformat.write(source_notebook(md), course / "source" / stem / f"{stem}.ipynb")
-        (course / "nbgrader_config.py").write_text(
-            "from tokbook.course.settings import grading_config\n"
-            "c = get_config()  # noqa: F821\nc.merge(grading_config())\n"
-            'c.CourseDirectory.course_id = "tokbook-grade"\n'
-        )
+        write_course_config(course, COURSE_ID)
         done = run_nbgrader(["generate_assignment", stem, "--force"], cwd=course, timeout=600)
         if done.returncode != 0 or not (course / "gradebook.db").is_file():
             raise RuntimeError(
@@ -228,7 +206,7 @@ def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeo
     course.mkdir(parents=True, exist_ok=True)
     shutil.copytree(exercise.course / "source", course / "source")
     shutil.copy2(exercise.course / "gradebook.db", course / "gradebook.db")
-    (course / "nbgrader_config.py").write_text(_CONFIG.format(timeout=timeout, max_chars=MAX_OUTPUT_CHARS))
+    write_course_config(course, COURSE_ID, timeout=timeout)
     students = [f"s{i:05d}" for i in range(len(notebooks))]
     for student, data in zip(students, notebooks):
         target = course / "submitted" / student / stem / f"{stem}.ipynb"
@@ -258,7 +236,7 @@ def _run_nbgrader(course: Path, stem: str, *, memory_mb: int, wall_seconds: floa
             except (ProcessLookupError, PermissionError):
                 pass
     with open(log_path, "rb") as log:
-        log.seek(max(0, log_path.stat().st_size - 20_000))
+        log.seek(max(0, log_path.stat().st_size - LOG_TAIL_BYTES))
         log_tail = log.read().decode("utf-8", errors="replace")
     if "Exception while loading config file" in log_tail:
         # nbgrader goes on with its defaults (no timeout, no restored test cells): never grade so.

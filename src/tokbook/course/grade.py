@@ -34,6 +34,7 @@ import nbformat
 from tokbook.course.autograde import Exercise, autograde, prepare_exercise, result_key
 from tokbook.course.collect import Submission, collect
 from tokbook.course.feedback import feedback_page
+from tokbook.course.notebook import grade_id, is_solution
 from tokbook.course.report import fmt, write_csv, write_summary
 from tokbook.course.settings import CELL_TIMEOUT
 from tokbook.course.tamper import tamper_flags
@@ -93,15 +94,14 @@ def _read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
 
 def _missing_tasks(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
     """Solution cells of the release that the submission has lost (by grade id, cell id or function)."""
-    grade_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    grade_ids = {grade_id(c) for c in nb.cells}
     cell_ids = {c.get("id") for c in nb.cells}
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     missing = []
     for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("solution"):
+        if not is_solution(cell):
             continue
-        task = meta["grade_id"]
+        task = grade_id(cell)
         if task in grade_ids or task in cell_ids:
             continue
         defined = re.search(r"^def\s+(\w+)", cell.source, re.M)
