@@ -34,17 +34,18 @@ def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT) -> Config:
     >>> c = grading_config("demo", timeout=2)
     >>> c.CourseDirectory.course_id, c.Execute.timeout, c.LimitOutputChars.max_chars
     ('demo', 2, 20000)
-    >>> grading_config("demo", timeout=0)
+    >>> grading_config("demo", timeout=2.5)
     Traceback (most recent call last):
     ...
-    ValueError: the cell timeout must be a positive number of seconds, got 0
+    ValueError: the cell timeout must be a whole number of seconds, at least 1 (nbgrader counts whole seconds), got 2.5
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise ValueError(f"the cell timeout must be a positive number of seconds, got {timeout!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout < 1e9 or timeout % 1:
+        raise ValueError("the cell timeout must be a whole number of seconds, at least 1 "
+                         f"(nbgrader counts whole seconds), got {timeout!r}")
     c = Config()
     c.CourseDirectory.course_id = course_id
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
-    c.Execute.timeout = timeout
+    c.Execute.timeout = int(timeout)
     # Interrupt a cell that runs past the timeout and go on, so a looping task costs only itself.
     c.Execute.interrupt_on_timeout = True
     # A student who deletes a test cell must not escape it: autograde puts it back.
@@ -71,7 +72,7 @@ def write_course_config(course: Path, course_id: str, *, timeout: float = CELL_T
         "# Written by tokbook: an nbgrader course configured by tokbook.course.settings.\n"
         "from tokbook.course.settings import grading_config\n\n"
         "c = get_config()  # noqa: F821 -- provided by nbgrader when it reads this file\n"
-        f"c.merge(grading_config({course_id!r}, timeout={timeout!r}))\n",
+        f"c.merge(grading_config({course_id!r}, timeout={int(timeout)!r}))\n",
         encoding="utf-8",
     )
     return path
