@@ -31,11 +31,11 @@ from pathlib import Path
 import nbformat
 
 from tokbook.course.nbgrader_app import nbgrader_env, run_nbgrader
-from tokbook.course.notebook import grade_id, is_solution, is_test, nbgrader_metadata
+from tokbook.course.notebook import tasks_and_points
 from tokbook.course.release import source_notebook
 from tokbook.course.settings import write_course_config
 
-__all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise"]
+__all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise", "wall_limit"]
 
 #: Bumped when grading changes in a way that should invalidate cached results.
 GRADER_VERSION = "1"
@@ -71,20 +71,6 @@ class Exercise:
         return nbformat.read(self.course / "release" / self.stem / f"{self.stem}.ipynb", as_version=4)
 
 
-def _tasks_of(source: nbformat.NotebookNode) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Each test cell belongs to the solution cell above it (or is a task of its own)."""
-    tasks: dict[str, list[str]] = {}
-    points: dict[str, float] = {}
-    task = None
-    for cell in source.cells:
-        if is_solution(cell):
-            task = grade_id(cell)
-        if is_test(cell):
-            tasks.setdefault(task or grade_id(cell), []).append(grade_id(cell))
-            points[grade_id(cell)] = float(nbgrader_metadata(cell).get("points", 0))
-    return tasks, points
-
-
 def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
     """Return the exercise ``solutions/<stem>/<stem>.md`` of ``root``, its template course in ``cache``.
 
@@ -108,7 +94,7 @@ def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
             )
         ready.write_text(key)
     source = nbformat.read(course / "source" / stem / f"{stem}.ipynb", as_version=4)
-    tasks, points = _tasks_of(source)
+    tasks, points = tasks_and_points(source)
     code_cells = sum(c.cell_type == "code" for c in source.cells)
     return Exercise(stem, key, course, tasks, points, code_cells)
 
@@ -244,6 +230,15 @@ def _run_nbgrader(course: Path, stem: str, *, memory_mb: int, wall_seconds: floa
     return proc.returncode, killed, log_tail
 
 
+def wall_limit(exercise: Exercise, notebooks: int, timeout: float) -> float:
+    """Seconds one nbgrader run of ``notebooks`` submissions may take before it is killed.
+
+    A backstop behind the cell timeout: room for nbgrader to start, and for every code cell of
+    every notebook (and the restored test cells) to run into ``timeout``.
+    """
+    return 60 + notebooks * (30 + timeout * (exercise.code_cells + 2))
+
+
 def _count(n: int) -> str:
     return "one notebook" if n == 1 else f"{n} notebooks"
 
@@ -258,7 +253,7 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
     """
     stem = exercise.stem
     started = time.monotonic()
-    wall_seconds = 60 + len(notebooks) * (30 + timeout * (exercise.code_cells + 2))
+    wall_seconds = wall_limit(exercise, len(notebooks), timeout)
     try:
         students = _make_course(exercise, notebooks, course, timeout)
         returncode, killed, log_tail = _run_nbgrader(course, stem, memory_mb=memory_mb, wall_seconds=wall_seconds)

@@ -21,7 +21,9 @@ from collections.abc import Iterable, Mapping
 
 import nbformat
 
-__all__ = ["fill_solutions", "grade_id", "is_solution", "is_test", "model_solutions", "nbgrader_metadata"]
+__all__ = [
+    "fill_solutions", "grade_id", "is_solution", "is_test", "model_solutions", "nbgrader_metadata", "tasks_and_points",
+]
 
 
 def nbgrader_metadata(cell) -> dict:
@@ -50,6 +52,24 @@ def is_test(cell) -> bool:
 def model_solutions(source: nbformat.NotebookNode) -> dict[str, str]:
     """The code of each solution cell of an nbgrader source notebook, by grade id, in notebook order."""
     return {grade_id(cell): cell.source for cell in source.cells if is_solution(cell)}
+
+
+def tasks_and_points(source: nbformat.NotebookNode) -> tuple[dict[str, list[str]], dict[str, float]]:
+    """The test cells of each task, and the points of each test cell, of an nbgrader source notebook.
+
+    A test cell belongs to the solution cell above it (a test cell above every solution cell is a
+    task of its own).
+    """
+    tasks: dict[str, list[str]] = {}
+    points: dict[str, float] = {}
+    task = None
+    for cell in source.cells:
+        if is_solution(cell):
+            task = grade_id(cell)
+        if is_test(cell):
+            tasks.setdefault(task or grade_id(cell), []).append(grade_id(cell))
+            points[grade_id(cell)] = float(nbgrader_metadata(cell).get("points", 0))
+    return tasks, points
 
 
 def fill_solutions(release: nbformat.NotebookNode, solutions: Mapping[str, str], tasks: Iterable[str],
