@@ -165,7 +165,12 @@ def _why_it_failed(log: str, returncode: int) -> str:
 
 
 def _read_scores(course: Path, stem: str, students: list[str]) -> dict[str, dict[str, float]]:
-    """Test cell scores of each student the gradebook has a graded submission of."""
+    """Test cell scores of each student whose submission nbgrader finished grading.
+
+    nbgrader enters a submission in the gradebook before it runs it, and sets each test cell's
+    ``auto_score`` only after the whole notebook ran; a student whose run was killed half way
+    has test cells without one, and is not graded.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     scores = {}
@@ -174,6 +179,8 @@ def _read_scores(course: Path, stem: str, students: list[str]) -> dict[str, dict
             try:
                 nb = gb.find_submission_notebook(stem, stem, student)
             except MissingEntry:
+                continue
+            if any(g.auto_score is None and g.cell_type == "code" for g in nb.grades):
                 continue
             scores[student] = {g.name: float(g.score or 0) for g in nb.grades}
     return scores
