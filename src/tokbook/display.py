@@ -26,7 +26,9 @@ from __future__ import annotations
 import html
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Literal
+from typing import Any
+
+from tokbook.encodings import SpecialArg
 
 __all__ = [
     "HTMLView", "MarkdownView", "compare_tokens", "markdown_table", "show_tokens", "token_label",
@@ -40,8 +42,6 @@ VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍"}
 PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6")
 
 _SURROGATE_ESCAPE_BASE = 0xDC00  # "surrogateescape" decodes an invalid byte b as chr(0xDC00 + b)
-
-SpecialArg = AbstractSet[str] | Literal["all"]
 
 
 @dataclass(frozen=True)
