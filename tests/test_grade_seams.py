@@ -23,6 +23,7 @@ import nbformat
 import pytest
 from traitlets.config.loader import PyFileConfigLoader
 
+from tokbook.cli import main
 from tokbook.course import autograde as autograde_module
 from tokbook.course.autograde import autograde, prepare_exercise
 from tokbook.course.nbgrader_app import run_nbgrader
@@ -179,12 +180,24 @@ def test_a_changed_exercise_source_regrades_that_exercise_only(two_runs):
 
 
 def test_the_console_script_explains_bad_input_in_one_line(tmp_path):
-    done = _tokbook("grade", str(tmp_path / "nothing-here"), "--out", str(tmp_path / "out"), cwd=tmp_path)
+    done = _tokbook("grade", "nothing-here", "--out", "out", cwd=tmp_path)
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        f"tokbook grade: there is no {tmp_path / 'nothing-here'}; give the folder (or .zip) of submissions"
+        "tokbook grade: there is no nothing-here; give the folder (or .zip) of submissions"
     ]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--timeout", "2.5"],
+     "the cell timeout must be a whole number of seconds, at least 1 (nbgrader counts whole seconds), got 2.5"),
+    (["--workers", "-1"], "the number of workers must be at least 1, got -1"),
+])
+def test_settings_are_checked_before_grading_starts(tmp_path, args, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["grade", str(tmp_path), "--out", str(tmp_path / "out"), "--course", str(ROOT), *args])
+    assert str(exit_.value) == f"tokbook grade: {message}"
+    assert not (tmp_path / "out" / "courses").exists()  # nothing was prepared
 
 
 # ---- the wall-clock backstop ------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from tokbook.course.feedback import feedback_page
 from tokbook.course.notebook import grade_id, is_solution
 from tokbook.course.report import fmt, write_csv, write_summary
 from tokbook.course.results import Result
-from tokbook.course.settings import CELL_TIMEOUT
+from tokbook.course.settings import CELL_TIMEOUT, cell_timeout
 from tokbook.course.tamper import tamper_flags
 
 __all__ = ["DEFAULT_MEMORY_MB", "RunSummary", "grade_class"]
@@ -65,7 +65,7 @@ def exercise_stems(root: Path) -> list[str]:
     solutions = Path(root) / "solutions"
     if not solutions.is_dir():
         raise ValueError(f"{Path(root).resolve()} has no solutions/ folder: run from the course repository "
-                         "or pass --course")
+                         "or give the course folder")
     stems = sorted(p.name for p in solutions.iterdir() if (p / f"{p.name}.md").is_file())
     if not stems:
         raise ValueError(f"{solutions} has no exercise (solutions/<stem>/<stem>.md)")
@@ -186,18 +186,17 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
                 log: Callable[[str], None] = print) -> RunSummary:
     """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``."""
     started = time.monotonic()
-    if timeout <= 0:
-        raise ValueError("the cell timeout must be a positive number of seconds")
+    timeout = cell_timeout(timeout)
     if memory_mb < 256:
         raise ValueError("the memory limit must be at least 256 MB (a Python kernel needs about 100 MB)")
     workers = workers or os.cpu_count() or 1
     if workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise ValueError(f"the number of workers must be at least 1, got {workers}")
     stems = exercise_stems(course)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if Path(submissions).resolve() == out.resolve():
-        raise ValueError("--out must be another folder than the submissions")
+        raise ValueError("the output folder must be another folder than the submissions")
     work = Path(tempfile.mkdtemp(prefix="work-", dir=out))
     try:
         found = collect(Path(submissions), stems, pattern=pattern, unpack_to=work / "unpacked", exclude=out)

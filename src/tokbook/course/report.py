@@ -21,6 +21,8 @@ import io
 import statistics
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
 from tokbook.course.collect import Problem
 from tokbook.course.results import Result
 
@@ -58,23 +60,16 @@ def write_csv(path: Path, rows: list[Result], assignments: dict[str, dict[str, f
                           "; ".join(row.problems), "; ".join(row.flags)])
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> tuple[str, str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is part of the course environment
-        raise SystemExit(f"tokbook grade: the summary pictures need matplotlib ({exc}); pip install matplotlib") from None
-
     n = max(1, len(assignments))
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.2), squeeze=False)
+    fig = Figure(figsize=(5 * n, 3.2))  # no pyplot: no global state, no display backend
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, (assignment, tasks) in zip(axes[0], assignments.items()):
         totals = [r.total for r in rows if r.assignment == assignment and r.graded]
         maximum = sum(tasks.values())
@@ -84,7 +79,6 @@ def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> t
         ax.set_ylabel("submissions")
         ax.yaxis.get_major_locator().set_params(integer=True)
     scores = _png(fig)
-    plt.close(fig)
 
     labels, rates = [], []
     for assignment, tasks in assignments.items():
@@ -93,7 +87,8 @@ def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> t
             full = sum(1 for r in graded if r.tasks.get(task, 0.0) >= maximum)
             labels.append(f"{assignment}: {task}")
             rates.append(100 * full / len(graded) if graded else 0.0)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    fig = Figure(figsize=(7, 0.45 * len(labels) + 1.2))
+    ax = fig.subplots()
     ax.barh(labels[::-1], rates[::-1], color="#55a868")
     ax.set_xlim(0, 100)
     ax.set_xlabel("graded submissions with full points on the task (%)")
@@ -101,7 +96,6 @@ def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> t
     for y, rate in enumerate(rates[::-1]):
         ax.text(min(rate + 1, 90), y, f"{rate:.0f}%", va="center")
     tasks_png = _png(fig)
-    plt.close(fig)
     return scores, tasks_png
 
 

@@ -18,7 +18,7 @@ from traitlets.config import Config
 from tokbook.course.output_limit import MAX_OUTPUT_CHARS, LimitOutputChars
 from tokbook.course.preprocessors import OverwriteCellsAppendMissing
 
-__all__ = ["CELL_TIMEOUT", "CODE_STUB", "MAX_OUTPUT_CHARS", "grading_config", "write_course_config"]
+__all__ = ["CELL_TIMEOUT", "CODE_STUB", "MAX_OUTPUT_CHARS", "cell_timeout", "grading_config", "write_course_config"]
 
 #: Seconds one cell may run while grading. Exercise cells finish in well under a second; an
 #: infinite loop is interrupted after this long, and grading continues with the next cell.
@@ -28,24 +28,33 @@ CELL_TIMEOUT = 10
 CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 
 
+def cell_timeout(seconds: float) -> int:
+    """Check a cell timeout and return it as nbgrader takes it: whole seconds, at least 1.
+
+    >>> cell_timeout(2.0)
+    2
+    >>> cell_timeout(2.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: the cell timeout must be a whole number of seconds, at least 1 (nbgrader counts whole seconds), got 2.5
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds < 1e9 or seconds % 1:
+        raise ValueError("the cell timeout must be a whole number of seconds, at least 1 "
+                         f"(nbgrader counts whole seconds), got {seconds!r}")
+    return int(seconds)
+
+
 def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT) -> Config:
     """Return the nbgrader configuration of the course ``course_id``, cells stopped after ``timeout`` s.
 
     >>> c = grading_config("demo", timeout=2)
     >>> c.CourseDirectory.course_id, c.Execute.timeout, c.LimitOutputChars.max_chars
     ('demo', 2, 20000)
-    >>> grading_config("demo", timeout=2.5)
-    Traceback (most recent call last):
-    ...
-    ValueError: the cell timeout must be a whole number of seconds, at least 1 (nbgrader counts whole seconds), got 2.5
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 1 <= timeout < 1e9 or timeout % 1:
-        raise ValueError("the cell timeout must be a whole number of seconds, at least 1 "
-                         f"(nbgrader counts whole seconds), got {timeout!r}")
     c = Config()
     c.CourseDirectory.course_id = course_id
     c.ClearSolutions.code_stub = {"python": CODE_STUB}
-    c.Execute.timeout = int(timeout)
+    c.Execute.timeout = cell_timeout(timeout)
     # Interrupt a cell that runs past the timeout and go on, so a looping task costs only itself.
     c.Execute.interrupt_on_timeout = True
     # A student who deletes a test cell must not escape it: autograde puts it back.
@@ -66,13 +75,12 @@ def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT) -> Config:
 
 def write_course_config(course: Path, course_id: str, *, timeout: float = CELL_TIMEOUT) -> Path:
     """Write ``course/nbgrader_config.py`` for a course of its own that uses :func:`grading_config`."""
-    grading_config(course_id, timeout=timeout)  # refuse bad settings here, not in nbgrader's log
     path = Path(course) / "nbgrader_config.py"
     path.write_text(
         "# Written by tokbook: an nbgrader course configured by tokbook.course.settings.\n"
         "from tokbook.course.settings import grading_config\n\n"
         "c = get_config()  # noqa: F821 -- provided by nbgrader when it reads this file\n"
-        f"c.merge(grading_config({course_id!r}, timeout={int(timeout)!r}))\n",
+        f"c.merge(grading_config({course_id!r}, timeout={cell_timeout(timeout)!r}))\n",
         encoding="utf-8",
     )
     return path
