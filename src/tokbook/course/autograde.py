@@ -38,7 +38,7 @@ from tokbook.course.settings import write_course_config
 __all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise", "wall_limit"]
 
 #: Bumped when grading changes in a way that should invalidate cached results.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
 #: Course id of the courses that grading builds for itself.
 COURSE_ID = "tokbook-grade"

@@ -12,6 +12,13 @@ accepts any cell and answers "nothing" rather than raise.
 ('f', True, False)
 >>> grade_id(nbformat.v4.new_markdown_cell("text")) is None
 True
+>>> release = nbformat.v4.new_notebook(cells=[cell])
+>>> fill_solutions(release, {"f": "def f(): return 1"}, ["f"]).cells[0].source
+'def f(): return 1'
+>>> fill_solutions(release, {"f": "def f(): return 1"}, ["g"])
+Traceback (most recent call last):
+...
+ValueError: no solution cell ['g'] in this exercise; its tasks are ['f']
 """
 
 from __future__ import annotations
