@@ -221,7 +221,7 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
             if cache.is_file() and feedback.is_file():
                 try:
                     old = Result.from_json(cache.read_text(encoding="utf-8"))
-                except (OSError, ValueError, TypeError):
+                except (OSError, ValueError):
                     old = None
                 if old is not None and old.key == key:
                     old.label = sub.label
