@@ -16,6 +16,10 @@ class Result:
     >>> r = Result("k", "alice", "utf8", "alice_utf8.ipynb", True, {"t1": 1.0}, {"task": 1.0}, 1.0, 3.0)
     >>> Result.from_json(r.to_json()) == r
     True
+    >>> Result.from_json('{"key": "k", "total": 1}')  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: not a saved grading result (expected the fields [...])
     """
 
     key: str  # cache key: the submission, the exercise source and the grading settings ("" if none)
