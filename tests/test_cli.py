@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from pydoc_data.topics import topics
@@ -63,6 +64,7 @@ def test_mistakes_are_explained(argv, message, capsys):
 
 
 def test_the_console_script_is_installed(corpus):
-    result = subprocess.run([sys.executable, "-m", "tokbook.cli", "bpe", "stats", "--model", "gpt2", str(corpus)],
-                            capture_output=True, text=True)
+    script = Path(sys.executable).parent / "tokbook"  # where pip puts the `tokbook` entry point
+    assert script.is_file(), f"{script} is missing: install the package (make .venv/.installed)"
+    result = subprocess.run([str(script), "bpe", "stats", "--model", "gpt2", str(corpus)], capture_output=True, text=True)
     assert result.returncode == 0 and "bytes per token" in result.stdout

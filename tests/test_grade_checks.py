@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from tokbook.course.collect import DEFAULT_PATTERN, collect, compile_pattern
+from tokbook.course.notebook import grade_id as grade_id_of
 from tokbook.course.tamper import tamper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +121,7 @@ def test_unsafe_zips_and_bad_input_are_refused(tmp_path):
 # ---- tamper flags -------------------------------------------------------------------------------
 
 def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(c for c in nb.cells if grade_id_of(c) == grade_id)
 
 
 def _with_code(code: str, where: str = "encode_codepoint"):
@@ -140,7 +141,7 @@ def test_edited_and_deleted_locked_cells():
     nb = copy.deepcopy(RELEASE)
     _cell(nb, "test_decode_strict").source = "pass"
     _cell(nb, "setup").source += "\nx = 1"
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_encoded_sizes_hidden"]
+    nb.cells = [c for c in nb.cells if grade_id_of(c) != "test_encoded_sizes_hidden"]
     assert tamper_flags(nb, RELEASE) == [
         "deleted test cell test_encoded_sizes_hidden", "edited locked cell setup", "edited test cell test_decode_strict",
     ]

@@ -10,7 +10,6 @@ submission is added (only that one is graded).
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import html
 import io
@@ -22,7 +21,10 @@ import nbformat
 import pytest
 
 from tokbook.cli import main
+from tokbook.course.notebook import fill_solutions, model_solutions
+from tokbook.course.notebook import grade_id as _grade_id
 from tokbook.course.release import source_notebook
+from tokbook.course.settings import MAX_OUTPUT_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 STEM = "utf8"
@@ -30,8 +32,7 @@ TIMEOUT = 2  # seconds per cell: bounds the looping submission
 
 SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
-SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
+SOLUTIONS = model_solutions(SOURCE)
 TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, encoded_sizes, repair_mojibake
 POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "encoded_sizes": 3, "repair_mojibake": 2}
 MAX = sum(POINTS.values())
@@ -39,24 +40,9 @@ PARTIAL = TASKS[:2]
 HUGE_LINES = 100  # lines of 1 MB printed by the noisy submission
 
 
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def _is_test(cell) -> bool:
-    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
-
-
 def solve(tasks, replace: dict[str, str] | None = None, nb=None):
     """The release with the instructor's code in the solution cells of ``tasks`` (or ``replace``)."""
-    nb = copy.deepcopy(nb or RELEASE)
-    for cell in nb.cells:
-        gid = _grade_id(cell)
-        if replace and gid in replace:
-            cell.source = replace[gid]
-        elif gid in tasks and cell.metadata["nbgrader"].get("solution"):
-            cell.source = SOLUTIONS[gid]
-    return nb
+    return fill_solutions(nb or RELEASE, SOLUTIONS, tasks, replace)
 
 
 def _edited_and_deleted():
@@ -130,7 +116,7 @@ FULL = dict(POINTS)
 PART = {t: (POINTS[t] if t in PARTIAL else 0) for t in TASKS}
 ZERO = {t: 0 for t in TASKS}
 KILLED = "the kernel died while running the notebook (os._exit, a crash, or out of memory)"
-CUT = (HUGE_LINES * 1_000_001 - 20_000) / 1e6
+CUT = (HUGE_LINES * 1_000_001 - MAX_OUTPUT_CHARS) / 1e6
 
 # student -> (points per task, problem, flags)
 EXPECTED = {

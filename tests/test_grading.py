@@ -7,7 +7,6 @@ synthetic submissions (correct, blank, partial, noisy, looping, tampering) is au
 
 from __future__ import annotations
 
-import copy
 import re
 import sys
 import time
@@ -23,19 +22,13 @@ import pytest
 from nbgrader.api import Gradebook
 
 from tokbook.course.nbgrader_app import run_nbgrader
+from tokbook.course.notebook import fill_solutions, nbgrader_metadata
+from tokbook.course.notebook import is_test as _is_test
 from tokbook.course.release import source_notebook
-from tokbook.course.settings import CELL_TIMEOUT
+from tokbook.course.settings import CELL_TIMEOUT, write_course_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STEMS = sorted(p.name for p in (ROOT / "solutions").iterdir() if (p / f"{p.name}.md").is_file())
-
-COURSE_CONFIG = """\
-from tokbook.course.settings import grading_config
-c = get_config()
-c.merge(grading_config())
-c.CourseDirectory.course_id = "test-course"
-"""
-
 
 @dataclass
 class Exercise:
@@ -57,7 +50,7 @@ class Exercise:
         ex = cls(stem, source_notebook(path), wrong_answers=_reference_namespace(path)["WRONG_ANSWERS"])
         task = None
         for cell in ex.source.cells:
-            meta = cell.metadata.get("nbgrader", {})
+            meta = nbgrader_metadata(cell)
             if meta.get("solution"):
                 task = meta["grade_id"]
                 ex.solutions[task] = cell.source
@@ -123,18 +116,7 @@ class Exercise:
 
     def solve(self, nb, tasks, replace: dict[str, str] | None = None):
         """Fill the solution cells of ``tasks`` with the instructor's code (or ``replace``)."""
-        nb = copy.deepcopy(nb)
-        for cell in nb.cells:
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if replace and grade_id in replace:
-                cell.source = replace[grade_id]
-            elif grade_id in tasks and cell.metadata["nbgrader"].get("solution"):
-                cell.source = self.solutions[grade_id]
-        return nb
-
-
-def _is_test(cell) -> bool:
-    return cell.metadata.get("nbgrader", {}).get("grade", False)
+        return fill_solutions(nb, self.solutions, tasks, replace)
 
 
 def _reference_namespace(path: Path) -> dict:
@@ -238,7 +220,7 @@ def course(request, tmp_path_factory) -> GradedCourse:
     """A course with one exercise released and every synthetic submission autograded."""
     ex = Exercise.read(request.param)
     root = tmp_path_factory.mktemp(f"course-{ex.stem}")
-    (root / "nbgrader_config.py").write_text(COURSE_CONFIG)
+    write_course_config(root, "test-course")
     source = root / "source" / ex.stem / f"{ex.stem}.ipynb"
     source.parent.mkdir(parents=True)
     nbformat.write(ex.source, source)

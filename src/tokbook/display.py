@@ -32,7 +32,9 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AbstractSet, Any, Literal
+from typing import Any
+
+from tokbook.encodings import SpecialArg
 
 __all__ = [
     "CHECK_FAILED", "HTMLView", "MarkdownView", "check_mark", "compare_tokens", "exercise_tasks",
@@ -46,8 +48,6 @@ VISIBLE_WHITESPACE = {" ": "·", "\n": "↵", "\t": "⇥", "\r": "␍"}
 PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6")
 
 _SURROGATE_ESCAPE_BASE = 0xDC00  # "surrogateescape" decodes an invalid byte b as chr(0xDC00 + b)
-
-SpecialArg = AbstractSet[str] | Literal["all"]
 
 # What a check column shows for a comparison that does not hold. The chapters also assert every
 # check they show, and the book's tests fail on any built page that contains this marker.

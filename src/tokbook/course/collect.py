@@ -164,7 +164,7 @@ def collect(source: Path, assignments: list[str], *, pattern: str | None = None,
             what = "file name" if path.suffix == ".ipynb" else "file (not a notebook .ipynb)"
             found.problems.append(Problem(
                 label, f"{what} does not match the pattern student_assignment.ipynb ({regex.pattern}); "
-                       "rename it or pass --pattern"))
+                       "rename it or give a file-name pattern that matches it"))
             continue
         student, assignment = match.group("student"), match.group("assignment")
         attempt = match.groupdict().get("attempt")

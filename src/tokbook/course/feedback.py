@@ -13,6 +13,7 @@ import re
 
 from nbformat import NotebookNode
 
+from tokbook.course.notebook import grade_id as grade_id_of
 from tokbook.course.report import fmt
 
 __all__ = ["feedback_page"]
@@ -90,7 +91,7 @@ def feedback_page(*, student: str, assignment: str, task_points: dict[str, float
                 continue
             if cell.cell_type != "code":
                 continue
-            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            grade_id = grade_id_of(cell)
             if grade_id in cell_max:
                 got, of = cell_points.get(grade_id, 0.0), cell_max[grade_id]
                 css = "full" if got >= of else "zero" if got <= 0 else "part"

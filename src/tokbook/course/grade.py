@@ -25,17 +25,19 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import nbformat
 
 from tokbook.course.autograde import Exercise, autograde, prepare_exercise, result_key
-from tokbook.course.collect import Submission, collect
+from tokbook.course.collect import Problem, Submission, collect
 from tokbook.course.feedback import feedback_page
+from tokbook.course.notebook import grade_id, is_solution
 from tokbook.course.report import fmt, write_csv, write_summary
-from tokbook.course.settings import CELL_TIMEOUT
+from tokbook.course.results import Result
+from tokbook.course.settings import CELL_TIMEOUT, cell_timeout
 from tokbook.course.tamper import tamper_flags
 
 __all__ = ["DEFAULT_MEMORY_MB", "RunSummary", "grade_class"]
@@ -63,7 +65,7 @@ def exercise_stems(root: Path) -> list[str]:
     solutions = Path(root) / "solutions"
     if not solutions.is_dir():
         raise ValueError(f"{Path(root).resolve()} has no solutions/ folder: run from the course repository "
-                         "or pass --course")
+                         "or give the course folder")
     stems = sorted(p.name for p in solutions.iterdir() if (p / f"{p.name}.md").is_file())
     if not stems:
         raise ValueError(f"{solutions} has no exercise (solutions/<stem>/<stem>.md)")
@@ -93,15 +95,14 @@ def _read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
 
 def _missing_tasks(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
     """Solution cells of the release that the submission has lost (by grade id, cell id or function)."""
-    grade_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    grade_ids = {grade_id(c) for c in nb.cells}
     cell_ids = {c.get("id") for c in nb.cells}
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     missing = []
     for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("solution"):
+        if not is_solution(cell):
             continue
-        task = meta["grade_id"]
+        task = grade_id(cell)
         if task in grade_ids or task in cell_ids:
             continue
         defined = re.search(r"^def\s+(\w+)", cell.source, re.M)
@@ -118,22 +119,19 @@ def _output_cut(nb: nbformat.NotebookNode | None) -> int:
 
 
 def _result(sub: Submission, ex: Exercise, key: str, *, cells: dict[str, float], graded: bool,
-            problems: list[str], flags: list[str], seconds: float = 0.0) -> dict:
+            problems: list[str], flags: list[str], seconds: float = 0.0) -> Result:
     tasks = {task: sum(cells.get(c, 0.0) for c in test_cells) for task, test_cells in ex.tasks.items()}
-    return {
-        "key": key, "student": sub.student, "assignment": sub.assignment, "label": sub.label,
-        "graded": graded, "cells": cells, "tasks": tasks, "total": sum(tasks.values()),
-        "max": ex.max_score, "problems": problems, "flags": flags, "seconds": round(seconds, 1),
-    }
+    return Result(key, sub.student, sub.assignment, sub.label, graded, cells, tasks, sum(tasks.values()),
+                  ex.max_score, problems, flags, round(seconds, 1))
 
 
-def _write_feedback(out: Path, ex: Exercise, result: dict, notebook) -> str:
-    rel = Path("feedback") / _safe(result["assignment"]) / f"{_safe(result['student'])}.html"
+def _write_feedback(out: Path, ex: Exercise, result: Result, notebook) -> str:
+    rel = Path("feedback") / _safe(result.assignment) / f"{_safe(result.student)}.html"
     (out / rel).parent.mkdir(parents=True, exist_ok=True)
     page = feedback_page(
-        student=result["student"], assignment=result["assignment"], task_points=result["tasks"],
-        task_max=ex.task_points, cell_points=result["cells"], cell_max=ex.points, notebook=notebook,
-        problems=result["problems"],
+        student=result.student, assignment=result.assignment, task_points=result.tasks,
+        task_max=ex.task_points, cell_points=result.cells, cell_max=ex.points, notebook=notebook,
+        problems=result.problems,
     )
     (out / rel).write_text(page, encoding="utf-8")
     return rel.as_posix()
@@ -161,7 +159,7 @@ def _batches(todo: list[Job], workers: int) -> list[list[Job]]:
 
 
 def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, *, timeout: float, memory_mb: int,
-                 log: Callable[[str], None]) -> list[dict]:
+                 log: Callable[[str], None]) -> list[Result]:
     """Autograde one batch of an assignment in one nbgrader run; save and return each result."""
     course = Path(tempfile.mkdtemp(prefix="course-", dir=work))
     graded = autograde(ex, [job.data for job in batch], course, timeout=timeout, memory_mb=memory_mb)
@@ -175,9 +173,9 @@ def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, *, timeo
             problems.append(f"printed too much: {cut / 1e6:.1f} MB of output cut (graded normally)")
         result = _result(job.sub, ex, job.key, cells=done.cell_scores, graded=not done.problem,
                          problems=problems, flags=job.flags, seconds=done.seconds)
-        result["feedback"] = _write_feedback(out, ex, result, done.notebook)
-        _save(out / "results" / _safe(job.sub.assignment) / f"{_safe(job.sub.student)}.json", result)
-        log(f"graded {job.sub.label}: {fmt(result['total'])}/{fmt(result['max'])}"
+        result.feedback = _write_feedback(out, ex, result, done.notebook)
+        result.save(out / "results" / _safe(job.sub.assignment) / f"{_safe(job.sub.student)}.json")
+        log(f"graded {job.sub.label}: {fmt(result.total)}/{fmt(result.max)}"
             + (f" ({'; '.join(problems)})" if problems else ""))
         results.append(result)
     return results
@@ -188,18 +186,17 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
                 log: Callable[[str], None] = print) -> RunSummary:
     """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``."""
     started = time.monotonic()
-    if timeout <= 0:
-        raise ValueError("the cell timeout must be a positive number of seconds")
+    timeout = cell_timeout(timeout)
     if memory_mb < 256:
         raise ValueError("the memory limit must be at least 256 MB (a Python kernel needs about 100 MB)")
     workers = workers or os.cpu_count() or 1
     if workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise ValueError(f"the number of workers must be at least 1, got {workers}")
     stems = exercise_stems(course)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if Path(submissions).resolve() == out.resolve():
-        raise ValueError("--out must be another folder than the submissions")
+        raise ValueError("the output folder must be another folder than the submissions")
     work = Path(tempfile.mkdtemp(prefix="work-", dir=out))
     try:
         found = collect(Path(submissions), stems, pattern=pattern, unpack_to=work / "unpacked", exclude=out)
@@ -212,7 +209,7 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
                     exercises[stem].course / "release" / stem / f"{stem}.ipynb").read_bytes():
                 log(f"warning: {released} differs from solutions/{stem}/{stem}.md; run `make exercises`")
 
-        results: dict[tuple[str, str], dict] = {}
+        results: dict[tuple[str, str], Result] = {}
         todo: list[Job] = []
         reused = 0
         for sub in found.submissions:
@@ -223,11 +220,11 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
             feedback = out / "feedback" / _safe(sub.assignment) / f"{_safe(sub.student)}.html"
             if cache.is_file() and feedback.is_file():
                 try:
-                    old = json.loads(cache.read_text(encoding="utf-8"))
+                    old = Result.from_json(cache.read_text(encoding="utf-8"))
                 except (OSError, ValueError):
-                    old = {}
-                if old.get("key") == key:
-                    old["label"] = sub.label
+                    old = None
+                if old is not None and old.key == key:
+                    old.label = sub.label
                     results[(sub.assignment, sub.student)] = old
                     reused += 1
                     continue
@@ -235,8 +232,8 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
             if nb is None:
                 result = _result(sub, ex, key, cells={c: 0.0 for c in ex.points}, graded=False,
                                  problems=[why], flags=[])
-                result["feedback"] = _write_feedback(out, ex, result, None)
-                _save(cache, result)
+                result.feedback = _write_feedback(out, ex, result, None)
+                result.save(cache)
                 results[(sub.assignment, sub.student)] = result
                 continue
             release = ex.release
@@ -252,38 +249,35 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
             log(f"grading {len(todo)} submission(s) in {len(batches)} nbgrader run(s), "
                 f"{min(workers, len(batches))} at a time")
 
-        def run(batch: list[Job]) -> list[dict]:
+        def run(batch: list[Job]) -> list[Result]:
             return _grade_batch(batch, exercises[batch[0].sub.assignment], out, work,
                                 timeout=timeout, memory_mb=memory_mb, log=log)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for batch_results in pool.map(run, batches):
                 for result in batch_results:
-                    results[(result["assignment"], result["student"])] = result
+                    results[(result.assignment, result.student)] = result
 
         # Rows: every graded (or unreadable) submission, plus students whose only file was a problem.
         rows = list(results.values())
-        problems = []
-        for r in rows:
-            for reason in r["problems"]:
-                problems.append({"label": r["label"], "student": r["student"], "assignment": r["assignment"],
-                                 "graded": r["graded"], "reason": reason})
+        problems = [Problem(r.label, reason, r.student, r.assignment, r.graded)
+                    for r in rows for reason in r.problems]
         for p in found.problems:
-            problems.append(asdict(p))
+            problems.append(p)
             if p.assignment in exercises and p.student and (p.assignment, p.student) not in results \
                     and not p.reason.startswith("duplicate"):
                 ex = exercises[p.assignment]
                 stub = Submission(p.student, p.assignment, Path(), p.label)
                 row = _result(stub, ex, "", cells={c: 0.0 for c in ex.points}, graded=False,
                               problems=[p.reason], flags=[])
-                row["feedback"] = _write_feedback(out, ex, row, None)
+                row.feedback = _write_feedback(out, ex, row, None)
                 results[(p.assignment, p.student)] = row
                 rows.append(row)
-        problems.sort(key=lambda p: (p["assignment"], p["student"], p["label"], p["reason"]))
+        problems.sort(key=lambda p: (p.assignment, p.student, p.label, p.reason))
         assignments = {stem: ex.task_points for stem, ex in exercises.items()}
         write_csv(out / "grades.csv", rows, assignments)
         summary = RunSummary(len(todo), reused, len(rows), len(problems),
-                             sum(1 for r in rows if r["flags"]), time.monotonic() - started)
+                             sum(1 for r in rows if r.flags), time.monotonic() - started)
         write_summary(out / "summary.html", rows, assignments, problems,
                       run_note=f"{summary.rows} rows; {summary.graded} graded in this run, {summary.reused} "
                                f"reused from earlier runs; {summary.problems} problems; {summary.flagged} flagged.")
@@ -294,9 +288,3 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-
-def _save(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)

@@ -21,6 +21,11 @@ import io
 import statistics
 from pathlib import Path
 
+from matplotlib.figure import Figure
+
+from tokbook.course.collect import Problem
+from tokbook.course.results import Result
+
 __all__ = ["fmt", "write_csv", "write_summary"]
 
 
@@ -40,40 +45,33 @@ def _columns(assignments: dict[str, dict[str, float]]) -> list[tuple[str, str, s
     return cols
 
 
-def write_csv(path: Path, rows: list[dict], assignments: dict[str, dict[str, float]]) -> None:
+def write_csv(path: Path, rows: list[Result], assignments: dict[str, dict[str, float]]) -> None:
     """Write ``grades.csv``; ``assignments`` maps each assignment to its tasks' maximum points."""
     cols = _columns(assignments)
     with open(path, "w", encoding="utf-8", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
         out.writerow(["student", "assignment", *(c[2] for c in cols), "total", "max", "problem", "flags"])
-        for row in sorted(rows, key=lambda r: (r["assignment"], r["student"])):
+        for row in sorted(rows, key=lambda r: (r.assignment, r.student)):
             points = [
-                fmt(row["tasks"].get(task, 0.0)) if assignment == row["assignment"] else ""
+                fmt(row.tasks.get(task, 0.0)) if assignment == row.assignment else ""
                 for assignment, task, _ in cols
             ]
-            out.writerow([row["student"], row["assignment"], *points, fmt(row["total"]), fmt(row["max"]),
-                          "; ".join(row["problems"]), "; ".join(row["flags"])])
+            out.writerow([row.student, row.assignment, *points, fmt(row.total), fmt(row.max),
+                          "; ".join(row.problems), "; ".join(row.flags)])
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tuple[str, str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is part of the course environment
-        raise SystemExit(f"tokbook grade: the summary pictures need matplotlib ({exc}); pip install matplotlib") from None
-
+def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> tuple[str, str]:
     n = max(1, len(assignments))
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.2), squeeze=False)
+    fig = Figure(figsize=(5 * n, 3.2))  # no pyplot: no global state, no display backend
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, (assignment, tasks) in zip(axes[0], assignments.items()):
-        totals = [r["total"] for r in rows if r["assignment"] == assignment and r["graded"]]
+        totals = [r.total for r in rows if r.assignment == assignment and r.graded]
         maximum = sum(tasks.values())
         ax.hist(totals, bins=[x - 0.5 for x in range(int(maximum) + 2)], color="#4c72b0", edgecolor="white")
         ax.set_title(f"{assignment}: scores of {len(totals)} graded submissions")
@@ -81,16 +79,16 @@ def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tup
         ax.set_ylabel("submissions")
         ax.yaxis.get_major_locator().set_params(integer=True)
     scores = _png(fig)
-    plt.close(fig)
 
     labels, rates = [], []
     for assignment, tasks in assignments.items():
-        graded = [r for r in rows if r["assignment"] == assignment and r["graded"]]
+        graded = [r for r in rows if r.assignment == assignment and r.graded]
         for task, maximum in tasks.items():
-            full = sum(1 for r in graded if r["tasks"].get(task, 0.0) >= maximum)
+            full = sum(1 for r in graded if r.tasks.get(task, 0.0) >= maximum)
             labels.append(f"{assignment}: {task}")
             rates.append(100 * full / len(graded) if graded else 0.0)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    fig = Figure(figsize=(7, 0.45 * len(labels) + 1.2))
+    ax = fig.subplots()
     ax.barh(labels[::-1], rates[::-1], color="#55a868")
     ax.set_xlim(0, 100)
     ax.set_xlabel("graded submissions with full points on the task (%)")
@@ -98,7 +96,6 @@ def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tup
     for y, rate in enumerate(rates[::-1]):
         ax.text(min(rate + 1, 90), y, f"{rate:.0f}%", va="center")
     tasks_png = _png(fig)
-    plt.close(fig)
     return scores, tasks_png
 
 
@@ -110,32 +107,32 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_summary(path: Path, rows: list[dict], assignments: dict[str, dict[str, float]],
-                  problems: list[dict], *, run_note: str = "") -> None:
+def write_summary(path: Path, rows: list[Result], assignments: dict[str, dict[str, float]],
+                  problems: list[Problem], *, run_note: str = "") -> None:
     """Write ``summary.html`` next to ``grades.csv`` (feedback links are relative to it)."""
     scores_png, tasks_png = _pictures(rows, assignments)
     e = html.escape
     overview = []
     for assignment, tasks in assignments.items():
-        mine = [r for r in rows if r["assignment"] == assignment]
-        totals = [r["total"] for r in mine if r["graded"]]
+        mine = [r for r in rows if r.assignment == assignment]
+        totals = [r.total for r in mine if r.graded]
         overview.append([
             e(assignment), str(len(mine)), str(len(totals)),
             fmt(statistics.mean(totals)) if totals else "", fmt(statistics.median(totals)) if totals else "",
             fmt(sum(tasks.values())),
         ])
     grade_rows = [
-        [e(r["student"]), e(r["assignment"]), fmt(r["total"]), fmt(r["max"]),
-         f'<a href="{e(r["feedback"])}">feedback</a>' if r.get("feedback") else ""]
-        for r in sorted(rows, key=lambda r: (r["assignment"], r["student"]))
+        [e(r.student), e(r.assignment), fmt(r.total), fmt(r.max),
+         f'<a href="{e(r.feedback)}">feedback</a>' if r.feedback else ""]
+        for r in sorted(rows, key=lambda r: (r.assignment, r.student))
     ]
     problem_rows = [
-        [e(p["label"]), e(p["student"]), e(p["assignment"]), "yes" if p["graded"] else "no", e(p["reason"])]
+        [e(p.label), e(p.student), e(p.assignment), "yes" if p.graded else "no", e(p.reason)]
         for p in problems
     ]
     flag_rows = [
-        [e(r["student"]), e(r["assignment"]), "<br>".join(e(f) for f in r["flags"])]
-        for r in sorted(rows, key=lambda r: (r["assignment"], r["student"])) if r["flags"]
+        [e(r.student), e(r.assignment), "<br>".join(e(f) for f in r.flags)]
+        for r in sorted(rows, key=lambda r: (r.assignment, r.student)) if r.flags
     ]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Grading summary</title>
