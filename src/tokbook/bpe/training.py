@@ -19,6 +19,7 @@ from pathlib import Path
 import regex
 
 from tokbook.bpe.pretokenize import PATTERNS, cut_at_line_ends, special_regex
+from tokbook.bpe.textfile import read_blocks
 
 __all__ = ["SEGMENT_CHARS", "segments", "count_pretokens", "train_merges"]
 
@@ -32,7 +33,8 @@ def segments(source: str | Iterable[str] | os.PathLike, pattern: str | None,
     """Yield the training text as segments that can be pre-tokenized independently.
 
     ``source`` is a string, an iterable of strings (documents) or the path of a UTF-8 file (read
-    in blocks). Special tokens are cut out. For the built-in patterns, long texts are also cut
+    in blocks, as it is: ``\\r\\n`` stays; see :func:`~tokbook.bpe.textfile.read_blocks` for
+    its errors). Special tokens are cut out. For the built-in patterns, long texts are also cut
     where the encoder cuts (:func:`~tokbook.bpe.pretokenize.cut_at_line_ends`), which changes
     no pre-token; other patterns are only cut at special tokens and between documents.
     """
@@ -50,16 +52,13 @@ def segments(source: str | Iterable[str] | os.PathLike, pattern: str | None,
 
 
 def _file_segments(path: Path, pattern: str | None, specials: frozenset[str]) -> Iterator[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"no training file at {path}")
     carry = ""
-    with open(path, encoding="utf-8") as f:
-        while block := f.read(SEGMENT_CHARS):
-            text = carry + block
-            # Keep back what follows the last safe cut (and any unfinished special token).
-            cut = len(text) - len(cut_at_line_ends(text)[-1]) if pattern in PATTERNS.values() else 0
-            yield from _cut(text[:cut], pattern, specials)
-            carry = text[cut:]
+    for block in read_blocks(path, SEGMENT_CHARS):
+        text = carry + block
+        # Keep back what follows the last safe cut (and any unfinished special token).
+        cut = len(text) - len(cut_at_line_ends(text)[-1]) if pattern in PATTERNS.values() else 0
+        yield from _cut(text[:cut], pattern, specials)
+        carry = text[cut:]
     yield from _cut(carry, pattern, specials)
 
 
