@@ -177,13 +177,18 @@ def _unreadable_for_the_child():
      "tokbook: cannot read {locked}: Permission denied"),
     (["bpe", "stats", "--model", "gpt2", "{locked}"], "tokbook: cannot read {locked}: Permission denied"),
     (["bpe", "encode", "--model", "{locked}", "{good}"], "tokbook: cannot read {locked}: Permission denied"),
-], ids=["train", "stats", "encode-model"])
-def test_an_unreadable_file_gives_one_line(argv, message, tmp_path):
-    locked, good, out = tmp_path / "locked.txt", tmp_path / "good.txt", tmp_path / "out"
+    (["bpe", "train", "{good}", "--vocab-size", "300", "--quiet", "--out", "{read-only}/m.json"],
+     "tokbook: cannot write {read-only}/m.json: Permission denied"),
+    (["bpe", "encode", "--model", "gpt2", "{good}", "--out", "{read-only}/ids.txt"],
+     "tokbook: cannot write {read-only}/ids.txt: Permission denied"),
+], ids=["train", "stats", "encode-model", "train-out", "encode-out"])
+def test_files_without_permission_give_one_line(argv, message, tmp_path):
+    locked, good, out, read_only = tmp_path / "locked.txt", tmp_path / "good.txt", tmp_path / "out", tmp_path / "ro"
     locked.write_text("hello world\n")
-    good.write_text("hello world\n")
+    good.write_text("hello world\n" * 50)
     locked.chmod(0)
     out.mkdir()
+    read_only.mkdir(mode=0o555)
     as_user = _unreadable_for_the_child()
     try:
         probe = subprocess.run([sys.executable, "-c", f"open({str(locked)!r}).read()"], preexec_fn=as_user,
@@ -192,8 +197,8 @@ def test_an_unreadable_file_gives_one_line(argv, message, tmp_path):
         pytest.skip(f"running as root, and chmod 000 cannot stop root from reading here: {exc}")
     if probe.returncode == 0:
         pytest.skip("chmod 000 does not stop this user from reading a file")
-    paths = {"locked": locked, "good": good, "out": out}
+    paths = {"locked": locked, "good": good, "out": out, "read-only": read_only}
     result = tokbook(*(_fill(arg, paths) for arg in argv), preexec_fn=as_user)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [_fill(message, paths)]
-    assert not list(out.iterdir())
+    assert not list(out.iterdir()) and not list(read_only.iterdir())

@@ -36,10 +36,8 @@ def _load_model(name: str) -> Tokenizer:
     _check_input(path, "model")
     try:
         return Tokenizer.load(path)
-    except OSError as exc:
-        raise SystemExit(f"tokbook: cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise SystemExit(f"tokbook: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise _read_failed(path, exc) from None
 
 
 def _check_input(path: Path, what: str) -> None:
@@ -56,14 +54,20 @@ def _check_output(path: Path) -> None:
         raise SystemExit(f"tokbook: --out {path} is a directory; give a file name, such as {path / 'out.json'}")
     if not path.parent.is_dir():
         raise SystemExit(f"tokbook: cannot write {path}: there is no folder {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise SystemExit(f"tokbook: cannot write {path}: Permission denied")
 
 
 def _read_failed(path: Path, exc: Exception) -> SystemExit:
-    """The one-line message for an input file that could not be read (OSError) or is not
-    UTF-8 text (ValueError, which already names the file and the byte)."""
+    """The one-line message for an input file that could not be read (OSError) or is not what
+    it should be (ValueError, whose message already names the file: not UTF-8, not a model)."""
     if isinstance(exc, OSError):
         return SystemExit(f"tokbook: cannot read {path}: {exc.strerror or exc}")
     return SystemExit(f"tokbook: {exc}")
+
+
+def _write_failed(path: Path, exc: OSError) -> SystemExit:
+    return SystemExit(f"tokbook: cannot write {path}: {exc.strerror or exc}")
 
 
 def _blocks(path: Path) -> Iterator[str]:
@@ -100,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
     try:
         tok.save(args.out)
     except OSError as exc:
-        raise SystemExit(f"tokbook: cannot write {args.out}: {exc.strerror or exc}") from None
+        raise _write_failed(args.out, exc) from None
     print(
         f"trained {len(tok.vocab) + len(tok.special_tokens)} tokens ({len(tok.merges)} merges, "
         f"{len(tok.special_tokens)} special) "
@@ -125,7 +129,7 @@ def _encode(args: argparse.Namespace) -> int:
     try:
         out = open(args.out, "w", encoding="utf-8")
     except OSError as exc:
-        raise SystemExit(f"tokbook: cannot write {args.out}: {exc.strerror or exc}") from None
+        raise _write_failed(args.out, exc) from None
     with out:
         try:
             _write_ids(tok, args, out)
