@@ -150,10 +150,11 @@ def train_merges(counts: Mapping[str, int], vocab_size: int, *, verbose: bool = 
             stats[pair] = stats.get(pair, 0) + freq
             where[pair].add(w)
 
-    # Heap entries (-count, tie key, tie key, pair). A pair's count only grows in the merge that
-    # creates its newer id, when it is pushed; afterwards it only falls. So an entry's count is
-    # never below the pair's count, and an entry whose count is out of date is pushed again
-    # with the right one when it reaches the top (no push for every decrease).
+    # Heap entries: (-count, order of the left bytes, order of the right bytes, pair), so the
+    # smallest entry is the most frequent pair, ties to the greater bytes. A pair's count only
+    # grows in the merge that creates its newer id, which pushes it; afterwards it only falls.
+    # So no entry's count is below its pair's count, and an entry that is out of date is pushed
+    # again, with the right count, when it reaches the top (no push for every decrease).
     heap = [(-count, order[a], order[b], (a, b)) for (a, b), count in stats.items()]
     heapq.heapify(heap)
 
