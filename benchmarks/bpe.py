@@ -4,7 +4,8 @@ Run ``make bench`` (or ``.venv/bin/python benchmarks/bpe.py``). Every measuremen
 fresh subprocess, so peak memory (max RSS) belongs to that measurement alone. Peers:
 
 - training: Hugging Face ``tokenizers`` (BpeTrainer, ByteLevel pre-tokenizer, RAYON_NUM_THREADS=1)
-  and ``sentencepiece`` (BPE, one thread), all on the same text and vocabulary size;
+  and ``sentencepiece`` (BPE, one thread), all on the same text and vocabulary size; then
+  tokbook (one worker) and HF on real multilingual text, Debian's translated manual pages;
 - encoding: ``tiktoken`` ``encode_ordinary`` with the cl100k_base vocabulary (one thread).
 
 The numbers are ratios from one run on this machine; they are not asserted anywhere.
