@@ -1,0 +1,20 @@
+"""SentencePiece-style tokenization over code points, matching the real ``sentencepiece``.
+
+Each job has its own module:
+
+- :mod:`~tokbook.sentencepiece.model`: reading ``.model`` files (pieces, scores, types, options)
+  and finding the Mistral models that the ``mistral-common`` package ships.
+- :mod:`~tokbook.sentencepiece.normalize`: ``▁`` for spaces, the dummy prefix, extra spaces.
+- :mod:`~tokbook.sentencepiece.bpe`: BPE encoding by piece score over code points.
+- :mod:`~tokbook.sentencepiece.processor`: :class:`SentencePieceProcessor`, shaped like
+  ``sentencepiece.SentencePieceProcessor`` (``encode``, ``decode``, ``id_to_piece``, ...).
+
+>>> sp = SentencePieceProcessor(model_file=mistral_model_file("v1"))
+>>> sp.encode("Tokens, not words.", out_type=str)
+['▁Tok', 'ens', ',', '▁not', '▁words', '.']
+"""
+
+from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, read_model
+from tokbook.sentencepiece.processor import SentencePieceProcessor
+
+__all__ = ["Model", "ModelFileError", "Piece", "SentencePieceProcessor", "mistral_model_file", "read_model"]
