@@ -21,6 +21,7 @@ symbols that formed it (recursively), as sentencepiece's "resegmentation" does.
 from __future__ import annotations
 
 import heapq
+import random
 from collections.abc import Collection, Mapping
 
 __all__ = ["bpe_segment"]
@@ -32,6 +33,8 @@ def bpe_segment(
     *,
     frozen: Collection[str] = (),
     unused: Collection[str] = (),
+    dropout: float = 0.0,
+    rng: random.Random | None = None,
 ) -> list[str]:
     """Cut normalized ``text`` into pieces by merging neighbours with the best-scoring result.
 
@@ -39,6 +42,8 @@ def bpe_segment(
     its score. ``frozen``: user-defined pieces, matched longest first and never merged further.
     ``unused``: pieces that merges may form but that the output splits again.
     Symbols that are not in ``scores`` (unknown characters) are returned as they are.
+    ``dropout`` (BPE-dropout, sentencepiece's sampling for BPE): each merge that would be made is
+    skipped with this probability, drawn from ``rng``.
     """
     starts = _initial_symbols(text, frozen)
     if not starts:
@@ -76,6 +81,8 @@ def bpe_segment(
         if start[left] == end[left] or start[right] == end[right]:
             continue
         if (end[left] - start[left]) + (end[right] - start[right]) != length:
+            continue
+        if dropout and (dropout >= 1.0 or rng.random() < dropout):
             continue
         end[left] = end[right]
         start[right] = end[right]

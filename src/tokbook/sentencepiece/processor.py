@@ -26,6 +26,8 @@ are: they are cut out of the text first and never merged with their neighbours.
 
 from __future__ import annotations
 
+import math
+import random
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -33,12 +35,13 @@ from pathlib import Path
 from tokbook.sentencepiece.bpe import bpe_segment
 from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, parse_model, read_model
 from tokbook.sentencepiece.normalize import SPACE, normalize
+from tokbook.sentencepiece.unigram import UnigramModel
 
 __all__ = ["SentencePieceProcessor", "mistral_model_file"]
 
 _BYTE_PIECE = re.compile(r"<0x([0-9A-F]{2})>")
 _NORMAL_TYPES = ("normal", "user_defined", "unused")
-_SUPPORTED_MODEL_TYPES = ("bpe",)
+_SUPPORTED_MODEL_TYPES = ("bpe", "unigram")
 
 
 def byte_piece(byte: int) -> str:
@@ -160,6 +163,13 @@ class SentencePieceProcessor:
         self._scores = {p.piece: p.score for p in model.pieces if p.type in _NORMAL_TYPES}
         self._frozen = frozenset(p.piece for p in model.pieces if p.type == "user_defined")
         self._unused = frozenset(p.piece for p in model.pieces if p.type == "unused")
+        self._unigram = None
+        if model.model_type == "unigram":
+            self._unigram = UnigramModel(
+                {p.piece: (i, p.score) for i, p in enumerate(model.pieces) if p.type in ("normal", "user_defined")},
+                unk_id=self._unk,
+                user_defined=self._frozen,
+            )
 
     # ----------------------------------------------------------------- vocabulary
 
@@ -230,32 +240,96 @@ class SentencePieceProcessor:
             user_defined=self._frozen,
         )
 
-    def segment(self, normalized: str) -> list[str]:
-        """The model's pieces for normalized text, before unknown pieces are resolved."""
-        return bpe_segment(normalized, self._scores, frozen=self._frozen, unused=self._unused)
+    def segment(self, normalized: str) -> list[tuple[str, int]]:
+        """The model's best segmentation of normalized text, as ``(piece, id)`` pairs.
 
-    def encode(self, text: str, out_type: type = int, *, add_bos: bool = False, add_eos: bool = False) -> list:
-        """Encode ``text`` into ids (``out_type=int``) or pieces (``out_type=str``)."""
+        Unknown pieces have :meth:`unk_id`; byte fallback is applied later, by :meth:`encode`.
+        """
+        if self._unigram is not None:
+            return self._unigram.viterbi(normalized)
+        return self._bpe_pairs(bpe_segment(normalized, self._scores, frozen=self._frozen, unused=self._unused))
+
+    def _bpe_pairs(self, pieces: list[str]) -> list[tuple[str, int]]:
+        return [(p, self._normal.get(p, self._unk)) for p in pieces]
+
+    def encode(
+        self,
+        text: str,
+        out_type: type = int,
+        *,
+        add_bos: bool = False,
+        add_eos: bool = False,
+        enable_sampling: bool = False,
+        alpha: float = 0.1,
+        nbest_size: int = -1,
+        rng: random.Random | None = None,
+    ) -> list:
+        """Encode ``text`` into ids (``out_type=int``) or pieces (``out_type=str``).
+
+        With ``enable_sampling`` (subword regularization), a segmentation is drawn at random
+        from ``rng``: for Unigram, with probability proportional to ``exp(alpha * score)``,
+        among all segmentations (``nbest_size=-1``) or among the ``nbest_size`` best; for BPE,
+        with BPE-dropout, each merge being skipped with probability ``alpha``.
+        """
         if out_type not in (int, str):
             raise ValueError(f"out_type must be int or str, not {out_type!r}")
-        pairs = self._resolve(self.segment(self.normalize(text)))
+        normalized = self.normalize(text)
+        if enable_sampling:
+            pairs = self._sample(normalized, alpha, nbest_size, rng or random.Random())
+        else:
+            pairs = self.segment(normalized)
+        pairs = self._resolve(pairs)
         if add_bos:
             pairs.insert(0, self._control_pair(self.bos_id(), "bos", self.model.bos_piece))
         if add_eos:
             pairs.append(self._control_pair(self.eos_id(), "eos", self.model.eos_piece))
         return [id for _, id in pairs] if out_type is int else [piece for piece, _ in pairs]
 
+    def nbest_encode(self, text: str, nbest_size: int, out_type: type = int) -> list[list]:
+        """The ``nbest_size`` best segmentations of ``text`` (Unigram models), best first."""
+        if self._unigram is None:
+            raise ValueError(f"n-best segmentation needs a Unigram model; this one is {self.model.model_type!r}")
+        if out_type not in (int, str):
+            raise ValueError(f"out_type must be int or str, not {out_type!r}")
+        if isinstance(nbest_size, bool) or not isinstance(nbest_size, int) or nbest_size < 1:
+            raise ValueError(f"nbest_size must be a positive int, not {nbest_size!r}")
+        normalized = self.normalize(text)
+        if nbest_size == 1:
+            results = [self._unigram.viterbi(normalized)]
+        else:
+            results = [pairs for pairs, _ in self._unigram.nbest(normalized, min(nbest_size, 1024))]
+        index = 1 if out_type is int else 0
+        return [[pair[index] for pair in self._resolve(pairs)] for pairs in results]
+
+    def _sample(self, normalized: str, alpha: float, nbest_size: int, rng: random.Random) -> list[tuple[str, int]]:
+        if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or math.isnan(alpha):
+            raise ValueError(f"alpha must be a number, not {alpha!r}")
+        if self._unigram is None:
+            if not 0.0 <= alpha <= 1.0:
+                raise ValueError(f"for a BPE model alpha is the dropout probability, between 0 and 1, not {alpha}")
+            pieces = bpe_segment(
+                normalized, self._scores, frozen=self._frozen, unused=self._unused, dropout=alpha, rng=rng
+            )
+            return self._bpe_pairs(pieces)
+        if nbest_size < 0:
+            return self._unigram.sample(normalized, alpha, rng)
+        if nbest_size <= 1:
+            return self._unigram.viterbi(normalized)
+        nbest = self._unigram.nbest(normalized, min(nbest_size, 1024))
+        top = max(alpha * score for _, score in nbest)
+        weights = [math.exp(alpha * score - top) for _, score in nbest]
+        return rng.choices([pairs for pairs, _ in nbest], weights)[0]
+
     def _control_pair(self, id: int, name: str, piece: str) -> tuple[str, int]:
         if id < 0:
             raise ValueError(f"add_{name}=True but this model has no {piece!r} control piece; leave add_{name} off")
         return piece, id
 
-    def _resolve(self, pieces: Iterable[str]) -> list[tuple[str, int]]:
-        """Pair each piece with its id; unknown pieces become bytes or one ``<unk>`` per run."""
+    def _resolve(self, pairs: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Unknown pieces become their byte pieces, or one ``<unk>`` per run of them."""
         out: list[tuple[str, int]] = []
         previous_unknown = False
-        for piece in pieces:
-            id = self._normal.get(piece, self._unk)
+        for piece, id in pairs:
             unknown = id == self._unk
             if unknown and self.model.byte_fallback:
                 out.extend((p, self._ids[p]) for p in map(byte_piece, piece.encode("utf-8")))
