@@ -6,6 +6,9 @@ Each job has its own module:
   and finding the Mistral models that the ``mistral-common`` package ships.
 - :mod:`~tokbook.sentencepiece.normalize`: ``▁`` for spaces, the dummy prefix, extra spaces.
 - :mod:`~tokbook.sentencepiece.bpe`: BPE encoding by piece score over code points.
+- :mod:`~tokbook.sentencepiece.unigram`: Unigram models: the lattice, Viterbi, n-best, sampling.
+- :mod:`~tokbook.sentencepiece.wordpiece`: BERT's WordPiece (greedy longest match, ``##``).
+- :mod:`~tokbook.sentencepiece.texts`: multilingual sentences and edge cases for tests and figures.
 - :mod:`~tokbook.sentencepiece.processor`: :class:`SentencePieceProcessor`, shaped like
   ``sentencepiece.SentencePieceProcessor`` (``encode``, ``decode``, ``id_to_piece``, ...).
 
@@ -16,5 +19,16 @@ Each job has its own module:
 
 from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, read_model
 from tokbook.sentencepiece.processor import SentencePieceProcessor
+from tokbook.sentencepiece.unigram import UnigramModel
+from tokbook.sentencepiece.wordpiece import WordPiece
 
-__all__ = ["Model", "ModelFileError", "Piece", "SentencePieceProcessor", "mistral_model_file", "read_model"]
+__all__ = [
+    "Model",
+    "ModelFileError",
+    "Piece",
+    "SentencePieceProcessor",
+    "UnigramModel",
+    "WordPiece",
+    "mistral_model_file",
+    "read_model",
+]
