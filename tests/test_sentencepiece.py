@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+import unicodedata
 from dataclasses import replace
 
 import pytest
@@ -19,6 +20,7 @@ from pydoc_data.topics import topics
 
 from tokbook.sentencepiece import Model, ModelFileError, SentencePieceProcessor, mistral_model_file, read_model
 from tokbook.sentencepiece.bpe import bpe_segment
+from tokbook.sentencepiece.charsmap import CharsMap
 from tokbook.sentencepiece.model import MISTRAL_MODELS, PIECE_TYPES, parse_model
 from tokbook.sentencepiece.texts import SENTENCES, all_texts
 
@@ -26,12 +28,14 @@ TEXTS = all_texts()
 ENGLISH_LINES = [line for k in sorted(topics) for line in topics[k].splitlines() if line.strip()][:3000]
 TRAINING_LINES = ENGLISH_LINES + list(SENTENCES.values()) * 20
 
-# Each trained model: sentencepiece trainer options (identity normalization, so both sides see
-# the same text; nmt_nfkc is tested separately).
+# Each trained model: sentencepiece trainer options (identity normalization unless they say
+# otherwise; nmt_nfkc is sentencepiece's default, nfkc_cf also folds case).
 TRAINED = {
     "bpe-bytes-digits": dict(byte_fallback=True, split_digits=True, remove_extra_whitespaces=False),
     "bpe-unk-coverage": dict(character_coverage=0.98, user_defined_symbols=["<tool>", "@@", "ab"],
                              control_symbols=["<ctl>"]),
+    "bpe-nmt-nfkc": dict(normalization_rule_name="nmt_nfkc", byte_fallback=True),
+    "bpe-nfkc-cf": dict(normalization_rule_name="nfkc_cf", split_digits=True),
     "bpe-no-dummy-prefix": dict(add_dummy_prefix=False, byte_fallback=True, allow_whitespace_only_pieces=True,
                                 remove_extra_whitespaces=False),
 }
@@ -42,7 +46,7 @@ def train(**options) -> bytes:
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(TRAINING_LINES), model_writer=out, model_type="bpe", vocab_size=800,
-        normalization_rule_name="identity", num_threads=1, minloglevel=2, **options,
+        num_threads=1, minloglevel=2, **{"normalization_rule_name": "identity", **options},
     )
     return out.getvalue()
 
@@ -281,3 +285,25 @@ def test_vocabularies_without_the_pieces_an_option_needs():
     with pytest.raises(TypeError, match="unknown option"):
         SentencePieceProcessor.from_pieces(["<unk>"], [0], byte_fallbak=True)
     assert isinstance(read_model(mistral_model_file("v3")), Model)
+
+
+# ------------------------------------------------------------------ nmt_nfkc vs unicodedata
+
+def test_where_nmt_nfkc_differs_from_unicodedata_nfkc():
+    """Character by character over all of Unicode, sentencepiece's nmt_nfkc map against
+    unicodedata.normalize("NFKC"): besides characters this Python's Unicode tables do not yet
+    assign (category Cn), the differences are exactly the NMT rules below."""
+    charsmap = CharsMap(parse_model(train(normalization_rule_name="nmt_nfkc")).precompiled_charsmap)
+    differences = {}
+    for code in range(0x110000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000 or unicodedata.category(char) == "Cn":
+            continue
+        rule = charsmap.rewrite(char, 0)
+        mapped = rule[0] if rule else char
+        if mapped != unicodedata.normalize("NFKC", char):
+            differences[char] = mapped
+    controls = [chr(c) for c in [*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F, 0x8F, 0x9F]]
+    spaces = "\t\n\x0c\r\u061c\u1680\u200b\u200c\u200e\u200f\u2028\u2029\u2581\ufeff\ufffd"
+    expected = {c: "" for c in controls} | {c: " " for c in spaces} | {"\uff5e": "\uff5e"}
+    assert differences == expected

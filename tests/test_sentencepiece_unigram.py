@@ -27,6 +27,7 @@ TRAINING_LINES += list(SENTENCES.values()) * 20
 
 TRAINED = {
     "unigram-bytes": dict(byte_fallback=True, split_digits=True, remove_extra_whitespaces=False),
+    "unigram-nmt-nfkc": dict(normalization_rule_name="nmt_nfkc"),
     "unigram-unk": dict(character_coverage=0.98, user_defined_symbols=["<tool>", "@@", "ab"]),
 }
 
@@ -35,7 +36,7 @@ def train(**options) -> bytes:
     out = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(TRAINING_LINES), model_writer=out, model_type="unigram", vocab_size=800,
-        normalization_rule_name="identity", num_threads=1, minloglevel=2, **options,
+        num_threads=1, minloglevel=2, **{"normalization_rule_name": "identity", **options},
     )
     return out.getvalue()
 
@@ -78,22 +79,32 @@ def real_nbest(real, text: str, size: int) -> list[tuple[tuple[str, ...], float]
 
 
 def test_nbest_matches_sentencepiece(pair):
-    """The same scores in the same order; among paths with exactly the same (32-bit) score the
-    order is whatever sentencepiece's std::priority_queue leaves, so those compare as sets."""
+    """The same paths with the same scores, best first.
+
+    Paths whose 32-bit scores are equal or within a rounding error (1e-6 relative) of each other
+    may come in either order: the search compares rounded partial sums, and which of two such
+    paths it finishes first depends on the internals of sentencepiece's std::priority_queue. So
+    paths compare as sets within such groups, and the group cut by the size limit is left out.
+    """
     ours, real = pair
+    compared = 0
     for text in [*SENTENCES.values(), "a", "the", "Hello world", "\U00020000 x"]:
         for size in (2, 5, 20):
-            mine = [(ours._resolve(pairs), score)
+            mine = [(tuple(p for p, _ in ours._resolve(pairs)), score)
                     for pairs, score in ours._unigram.nbest(ours.normalize(text), size)]
             theirs = real_nbest(real, text, size)
-            assert [score for _, score in mine] == [score for _, score in theirs], (text, size)
+            assert len(mine) == len(theirs)
+            for (_, a), (_, b) in zip(mine, theirs):
+                assert math.isclose(a, b, rel_tol=1e-6), (text, size)
             last = theirs[-1][1]
-            mine_paths = {(tuple(p for p, _ in pairs), score) for pairs, score in mine if score != last}
-            assert mine_paths == {(p, score) for p, score in theirs if score != last}, (text, size)
-            if len({score for _, score in theirs}) == len(theirs):  # no ties: identical lists
-                assert ours.nbest_encode(text, size, out_type=str) == real.nbest_encode(
-                    text, nbest_size=size, out_type=str), (text, size)
+
+            def settled(paths):
+                return {(p, round(score, 3)) for p, score in paths if not math.isclose(score, last, rel_tol=1e-6)}
+
+            assert settled(mine) == settled(theirs), (text, size)
+            compared += len(settled(theirs))
         assert ours.nbest_encode(text, 1) == [real.encode(text)]
+    assert compared > 100
 
 
 def test_nbest_is_sorted_and_its_first_is_viterbi(pair):

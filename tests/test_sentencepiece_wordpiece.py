@@ -11,7 +11,8 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from tokbook.sentencepiece.texts import SENTENCES, all_texts
 from tokbook.sentencepiece.wordpiece import WordPiece, pre_tokenize
 
-TEXTS = all_texts()
+TEXTS = all_texts() + ["[CLS] a [SEP][SEP]x[UNK]y [CLS"]
+SPECIAL = ["[UNK]", "[CLS]", "[SEP]"]
 TRAINING_LINES = [line for k in sorted(topics) for line in topics[k].splitlines() if line.strip()][:3000]
 TRAINING_LINES += list(SENTENCES.values()) * 20
 
@@ -19,7 +20,7 @@ TRAINING_LINES += list(SENTENCES.values()) * 20
 def hf_wordpiece(max_input_chars_per_word: int = 100) -> Tokenizer:
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=max_input_chars_per_word))
     tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=2000, special_tokens=["[UNK]", "[CLS]", "[SEP]"],
+    trainer = trainers.WordPieceTrainer(vocab_size=2000, special_tokens=SPECIAL,
                                         show_progress=False)
     tokenizer.train_from_iterator(TRAINING_LINES, trainer)
     return tokenizer
@@ -28,7 +29,7 @@ def hf_wordpiece(max_input_chars_per_word: int = 100) -> Tokenizer:
 @pytest.fixture(scope="module", params=[100, 8])
 def pair(request):
     real = hf_wordpiece(request.param)
-    ours = WordPiece(real.get_vocab(), max_input_chars_per_word=request.param)
+    ours = WordPiece(real.get_vocab(), max_input_chars_per_word=request.param, special_tokens=SPECIAL)
     return ours, real
 
 

@@ -2,7 +2,8 @@
 
 Encoding is three steps, the same as sentencepiece's ``SentencePieceProcessor::Encode``:
 
-1. :func:`~tokbook.sentencepiece.normalize.normalize` (``▁`` for spaces, the dummy prefix);
+1. :func:`~tokbook.sentencepiece.normalize.normalize` (``▁`` for spaces, the dummy prefix, and
+   the model's character map if it has one, as ``nmt_nfkc`` models do);
 2. the model cuts the normalized text into pieces (:func:`~tokbook.sentencepiece.bpe.bpe_segment`
    for BPE; the best Viterbi path for Unigram);
 3. pieces that are not in the vocabulary are unknown. With ``byte_fallback`` each one becomes
@@ -33,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tokbook.sentencepiece.bpe import bpe_segment
+from tokbook.sentencepiece.charsmap import CharsMap
 from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, parse_model, read_model
 from tokbook.sentencepiece.normalize import SPACE, normalize
 from tokbook.sentencepiece.unigram import UnigramModel
@@ -122,11 +124,12 @@ class SentencePieceProcessor:
             raise ModelFileError(
                 f"{source} is a {model.model_type!r} model; tokbook encodes {_SUPPORTED_MODEL_TYPES} models"
             )
-        if model.precompiled_charsmap or model.has_denormalizer:
+        if model.has_denormalizer:
             raise ModelFileError(
-                f"{source} normalizes text with a character map ({model.normalizer_name!r}); "
-                "tokbook reads models trained with normalization_rule_name='identity'"
+                f"{source} rewrites decoded text with a denormalizer, which tokbook does not implement; "
+                "use a model trained without decode-time normalization rules"
             )
+        self._charsmap = CharsMap(model.precompiled_charsmap) if model.precompiled_charsmap else None
         self.model = model
         self._normal: dict[str, int] = {}  # pieces that segmentation may produce
         reserved: dict[str, int] = {}  # unknown, control and byte pieces
@@ -238,6 +241,7 @@ class SentencePieceProcessor:
             escape_whitespaces=m.escape_whitespaces,
             treat_whitespace_as_suffix=m.treat_whitespace_as_suffix,
             user_defined=self._frozen,
+            rewrite=self._charsmap.rewrite if self._charsmap else None,
         )
 
     def segment(self, normalized: str) -> list[tuple[str, int]]:

@@ -9,7 +9,8 @@ becomes ``[UNK]``, not just the part that failed. A word longer than
 
 This is what Hugging Face ``tokenizers`` does with ``models.WordPiece`` and
 ``pre_tokenizers.BertPreTokenizer``; the tests check it id for id on a vocabulary its
-``WordPieceTrainer`` learned.
+``WordPieceTrainer`` learned. As there, special tokens (``[CLS]``, ``[SEP]``, ...) that appear in
+the text are matched first and kept whole.
 
 >>> wp = WordPiece({"[UNK]": 0, "play": 1, "##ing": 2, "##ed": 3, "un": 4, "##play": 5, "!": 6})
 >>> wp.tokenize("unplayed playing!")
@@ -22,9 +23,10 @@ This is what Hugging Face ``tokenizers`` does with ``models.WordPiece`` and
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 __all__ = ["WHITE_SPACE", "WordPiece", "pre_tokenize"]
 
@@ -73,6 +75,7 @@ class WordPiece:
         unk_token: str = "[UNK]",
         continuing_subword_prefix: str = "##",
         max_input_chars_per_word: int = 100,
+        special_tokens: Collection[str] = (),
     ):
         if not isinstance(vocab, Mapping):
             raise TypeError(f"vocab maps tokens to ids (a dict), not {type(vocab).__name__}")
@@ -87,6 +90,15 @@ class WordPiece:
         self.unk_token = unk_token
         self.prefix = continuing_subword_prefix
         self.max_input_chars_per_word = max_input_chars_per_word
+        missing = [t for t in special_tokens if t not in self.vocab]
+        if missing:
+            raise ValueError(f"special tokens {missing} are not in the vocabulary; add them or leave them out")
+        # Longest first, so that of two special tokens starting at the same place the longer wins.
+        self._special = (
+            re.compile("|".join(map(re.escape, sorted(special_tokens, key=len, reverse=True))))
+            if special_tokens
+            else None
+        )
         self._tokens = {id: token for token, id in self.vocab.items()}
         self._longest = max(map(len, self.vocab))
 
@@ -111,6 +123,15 @@ class WordPiece:
     def tokenize(self, text: str) -> list[str]:
         if not isinstance(text, str):
             raise TypeError(f"tokenize takes a str, not {type(text).__name__}")
+        pieces: list[str] = []
+        start = 0
+        for match in self._special.finditer(text) if self._special else ():
+            pieces += self._tokenize_plain(text[start : match.start()])
+            pieces.append(match.group())
+            start = match.end()
+        return pieces + self._tokenize_plain(text[start:])
+
+    def _tokenize_plain(self, text: str) -> list[str]:
         return [piece for word in pre_tokenize(text) for piece in self.tokenize_word(word)]
 
     def encode(self, text: str) -> list[int]:
