@@ -6,6 +6,10 @@ Each job has its own module:
   and finding the Mistral models that the ``mistral-common`` package ships.
 - :mod:`~tokbook.sentencepiece.normalize`: ``▁`` for spaces, the dummy prefix, extra spaces.
 - :mod:`~tokbook.sentencepiece.bpe`: BPE encoding by piece score over code points.
+- :mod:`~tokbook.sentencepiece.charsmap`: the character map of ``nmt_nfkc`` models.
+- :mod:`~tokbook.sentencepiece.training`: a code-point BPE trainer (``character_coverage``,
+  ``byte_fallback``, ``split_digits``, ``max_sentencepiece_length``), piece for piece like
+  sentencepiece's.
 - :mod:`~tokbook.sentencepiece.unigram`: Unigram models: the lattice, Viterbi, n-best, sampling.
 - :mod:`~tokbook.sentencepiece.wordpiece`: BERT's WordPiece (greedy longest match, ``##``).
 - :mod:`~tokbook.sentencepiece.texts`: multilingual sentences and edge cases for tests and figures.
