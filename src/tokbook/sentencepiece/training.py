@@ -232,24 +232,45 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
         done.add(piece)
         merged.append(piece)
         changed = set()
+        a, b = pair
         for w in where.pop(pair, ()):
             word, n = symbols[w], weights[w]
-            for old in zip(word, word[1:]):
-                pair_count[old] -= n
-                changed.add(old)
-            new, i = [], 0
-            while i < len(word):
-                if i + 1 < len(word) and (word[i], word[i + 1]) == pair:
+            # Merge left to right; remember which old pair positions the merges touch and where
+            # the merged symbols land in the new word.
+            new: list = []
+            touched_old: set[int] = set()
+            merged_at: list[int] = []
+            i = 0
+            while True:
+                try:
+                    j = word.index(a, i)
+                except ValueError:
+                    break
+                if j + 1 < len(word) and word[j + 1] == b:
+                    new.extend(word[i:j])
+                    touched_old.update((j - 1, j, j + 1))
+                    merged_at.append(len(new))
                     new.append(piece)
-                    i += 2
+                    i = j + 2
                 else:
-                    new.append(word[i])
-                    i += 1
+                    new.extend(word[i : j + 1])
+                    i = j + 1
+            if not merged_at:
+                continue  # the word no longer holds the pair
+            new.extend(word[i:])
             symbols[w] = new
-            for p in zip(new, new[1:]):
-                pair_count[p] += n
-                where.setdefault(p, set()).add(w)
-                changed.add(p)
+            # Only pairs next to a merge change: the old ones go, the new ones come.
+            for k in touched_old:
+                if 0 <= k < len(word) - 1:
+                    old = (word[k], word[k + 1])
+                    pair_count[old] -= n
+                    changed.add(old)
+            for k in {k for t in merged_at for k in (t - 1, t)}:
+                if 0 <= k < len(new) - 1:
+                    fresh = (new[k], new[k + 1])
+                    pair_count[fresh] += n
+                    where.setdefault(fresh, set()).add(w)
+                    changed.add(fresh)
         pair_count.pop(pair, None)
         for p in changed:
             count = pair_count.get(p, 0)
