@@ -15,7 +15,8 @@ from tokbook.sentencepiece.texts import SENTENCES
 from tokbook.sentencepiece.training import character_coverage, script, train_bpe
 
 ENGLISH = [line for k in sorted(topics) for line in topics[k].splitlines() if line.strip()]
-LINES = ENGLISH[:3000] + list(SENTENCES.values()) * 20
+# A few tab-separated lines: sentencepiece 0.2.3 treats the tab as an ordinary character.
+LINES = ENGLISH[:3000] + list(SENTENCES.values()) * 20 + ["name\tvalue\tunit", "x\t1\tkg"] * 40
 
 
 def sentencepiece_model(lines, **options) -> SentencePieceProcessor:

@@ -8,7 +8,8 @@ The steps, as sentencepiece's trainer takes them:
    all character occurrences (``▁`` included). Exactly: character ``k`` of the list is kept when
    the characters before it cover less than ``character_coverage`` of the occurrences. The others
    become unknown: no piece may contain them, and encoding falls back to bytes or ``<unk>``.
-   Tabs are never kept (sentencepiece reserves the tab as a boundary marker).
+   A tab is a character like any other here, as in sentencepiece 0.2.3 (later versions reserve
+   it as a boundary marker: never kept, never merged).
 3. Cut lines into words at ``▁`` (a word starts with its ``▁``) and count the words.
 4. Merge, again and again, the adjacent pair of symbols that occurs most often (counting every
    adjacent occurrence, weighted by word counts); ties go to the shorter merged piece, then to the
@@ -91,14 +92,15 @@ def character_coverage(counts: Counter, coverage: float) -> CoverageReport:
     total = sum(counts.values())
     kept, dropped = {}, {}
     seen = 0  # occurrences of the characters taken so far
+    covered_enough = False
     for char, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         # sentencepiece compares in 32-bit floats; so do we, to draw the line where it does.
-        if dropped or f32(seen / total) >= f32(coverage):
+        covered_enough = covered_enough or f32(seen / total) >= f32(coverage)
+        if covered_enough:
             dropped[char] = count
             continue
         seen += count
-        # A tab counts towards the coverage but is never kept.
-        (dropped if char == "\t" else kept)[char] = count
+        kept[char] = count
     return CoverageReport(kept, dropped, sum(kept.values()) / total if total else 1.0)
 
 
