@@ -1,6 +1,7 @@
-"""Short multilingual texts (written for tokbook) and edge cases for checking tokenizers.
+"""Short multilingual texts and edge cases for checking tokenizers.
 
-``SENTENCES`` has one sentence per script; ``EDGE_CASES`` has the inputs where tokenizers tend to
+``SENTENCES`` has one sentence per script (well-known pangrams, a line of Pascal, and our own
+translations of "the quick brown fox"); ``EDGE_CASES`` has the inputs where tokenizers tend to
 differ: empty text, spaces at the ends and in runs, tabs and newlines, digits, combining marks,
 emoji sequences, characters that no vocabulary has (so byte fallback or ``<unk>`` is needed),
 and text that looks like a special piece.
@@ -47,7 +48,7 @@ EDGE_CASES = [
     "combining: e\u0301 a\u0308 n\u0303 \u1ec7 \u0915\u093f",
     "rare CJK: \U00020000\U0002a6d6 \u9fff and old scripts: \U00010330\U00010331 \U00013000",
     "controls \x00\x01\x7f and \ufffd and zero\u200bwidth\ufeffbom",
-    "looks special: <s> </s> <unk> <0x41> [INST] hi [/INST] [TOOL_CALLS] ▁ ▁▁",
+    "looks special: <s> </s> <unk> <0x41> [INST] hi [/INST] [TOOL_CALLS] [REFERENCE_DOC_1] ▁ ▁▁",
     "x" * 40 + " " + "ab" * 30,
     "mixed: Hello, 世界! Привет, мир! مرحبا 👋",
 ]
