@@ -1,10 +1,10 @@
 """tokbook.sentencepiece against sentencepiece: BPE training, and encoding with Mistral's model.
 
-Run ``.venv/bin/python benchmarks/sentencepiece.py`` (about two minutes). Two tables:
+Run ``.venv/bin/python benchmarks/sentencepiece.py`` (a few minutes). Two tables:
 
 - training: our code-point BPE trainer and sentencepiece's (BPE, one thread, identity
   normalization, the same options), on the same text: seconds, how many pieces agree, and
-  compression (UTF-8 bytes per token) on held-out text;
+  compression (UTF-8 bytes per token) on held-out text; the same for Unigram, on less text;
 - encoding with Mistral 7B's model (``tokenizer.model.v1``), line by line: MB/s of both, the
   ratio, and whether every id agrees; on Debian's translated manual pages (seven languages) and on
   English prose and Python code.
@@ -74,6 +74,38 @@ def train_table(train_lines: list[str], heldout: list[str], vocab_size: int, lab
     print(f"compression difference: {100 * (ours_bpt / theirs_bpt - 1):+.2f}%")
 
 
+def unigram_table(train_lines: list[str], heldout: list[str], vocab_size: int, label: str) -> None:
+    from tokbook.sentencepiece import SentencePieceProcessor
+    from tokbook.sentencepiece.unigram_training import train_unigram
+
+    started = time.perf_counter()
+    out = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(train_lines), model_writer=out, model_type="unigram", vocab_size=vocab_size,
+        normalization_rule_name="identity", num_threads=1, minloglevel=2,
+    )
+    theirs_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    ours = train_unigram(train_lines, vocab_size=vocab_size)
+    ours_seconds = time.perf_counter() - started
+    ours_bpt = bytes_per_token(SentencePieceProcessor.from_model(ours).encode, heldout)
+    theirs_bpt = bytes_per_token(spm.SentencePieceProcessor(model_proto=out.getvalue()).encode, heldout)
+    theirs_pieces = {p.piece for p in SentencePieceProcessor(model_proto=out.getvalue()).model.pieces}
+    shared = len(theirs_pieces & {p.piece for p in ours.pieces})
+    megabytes = sum(len(line.encode("utf-8")) for line in train_lines) / 1e6
+    print(f"\nTraining Unigram, vocab_size={vocab_size}, on {megabytes:.1f} MB of {label}")
+    print(table(
+        [
+            ["sentencepiece", f"{theirs_seconds:.1f}", "1.0", f"{theirs_bpt:.3f}", ""],
+            ["tokbook", f"{ours_seconds:.1f}", f"{ours_seconds / theirs_seconds:.1f}", f"{ours_bpt:.3f}",
+             f"{shared}/{len(theirs_pieces)}"],
+        ],
+        ["trainer", "seconds", "x sentencepiece", "bytes/token (held out)", "pieces in common"],
+    ))
+    print(f"compression difference: {100 * (ours_bpt / theirs_bpt - 1):+.2f}%")
+    print("EM losses: " + " ".join(f"{loss:.3f}" for loss in ours.trainer_options["losses"]))
+
+
 def encode_table(texts: dict[str, list[str]]) -> None:
     from tokbook.sentencepiece import SentencePieceProcessor, mistral_model_file
 
@@ -100,7 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--megabytes", type=float, default=10, help="training text size (default 10)")
     parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--only", choices=["train", "encode"], help="run one of the two parts")
+    parser.add_argument("--unigram-megabytes", type=float, default=1,
+                        help="Unigram training text size (default 1: our EM is slow in pure Python)")
+    parser.add_argument("--only", choices=["train", "unigram", "encode"], help="run one of the three parts")
     args = parser.parse_args()
     n = int(args.megabytes * 1_000_000)
     if args.only in (None, "train"):
@@ -112,6 +146,12 @@ def main() -> None:
         cut = len(multilingual) * n // (n + 1_000_000)
         train_table(multilingual[:cut].splitlines(), multilingual[cut:].splitlines(), args.vocab_size,
                     "translated manual pages (seven languages)")
+    if args.only in (None, "unigram"):
+        m = int(args.unigram_megabytes * 1_000_000)
+        text = mixed_corpus(m + 1_000_000)
+        cut = len(text.encode()[:m].decode("utf-8", "ignore"))
+        unigram_table(text[:cut].splitlines(), text[cut:].splitlines(), args.vocab_size,
+                      "English prose and Python code")
     if args.only in (None, "encode"):
         encode_table({
             "manual pages, 7 languages": manpages_corpus(1_000_000).splitlines(),

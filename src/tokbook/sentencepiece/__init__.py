@@ -10,6 +10,8 @@ Each job has its own module:
 - :mod:`~tokbook.sentencepiece.training`: a code-point BPE trainer (``character_coverage``,
   ``byte_fallback``, ``split_digits``, ``max_sentencepiece_length``), piece for piece like
   sentencepiece's.
+- :mod:`~tokbook.sentencepiece.unigram_training`: a Unigram EM trainer (seeds, E-step over the
+  lattice, M-step, pruning), after sentencepiece's.
 - :mod:`~tokbook.sentencepiece.unigram`: Unigram models: the lattice, Viterbi, n-best, sampling.
 - :mod:`~tokbook.sentencepiece.wordpiece`: BERT's WordPiece (greedy longest match, ``##``).
 - :mod:`~tokbook.sentencepiece.texts`: multilingual sentences and edge cases for tests and figures.

@@ -121,52 +121,13 @@ def train_bpe(
 
     Lines longer than ``max_sentence_length`` UTF-8 bytes are skipped, as sentencepiece skips them.
     """
-    if not 0.0 < character_coverage <= 1.0:
-        raise ValueError(f"character_coverage is a share of character occurrences in (0, 1], not {character_coverage}")
-    if max_sentencepiece_length < 1:
-        raise ValueError(f"max_sentencepiece_length must be at least 1, not {max_sentencepiece_length}")
-    counts: Counter = Counter()
-    for line in lines:
-        if not isinstance(line, str):
-            raise TypeError(f"train_bpe takes lines of text (str), not {type(line).__name__}")
-        if len(line.encode("utf-8")) > max_sentence_length:
-            continue
-        text = normalize(line, add_dummy_prefix=add_dummy_prefix, remove_extra_whitespaces=remove_extra_whitespaces)
-        if text:
-            counts[text] += 1
-    chars: Counter = Counter()
-    for text, n in counts.items():
-        for char in text:
-            chars[char] += n
-    report = _coverage(chars, character_coverage)
-    meta = [Piece("<unk>", 0.0, "unknown"), Piece("<s>", 0.0, "control"), Piece("</s>", 0.0, "control")]
-    if byte_fallback:
-        meta += [Piece(byte_piece(b), 0.0, "byte") for b in range(256)]
+    meta, report, counts, valid = prepare(
+        lines, vocab_size, character_coverage=character_coverage, byte_fallback=byte_fallback,
+        split_digits=split_digits, max_sentencepiece_length=max_sentencepiece_length,
+        split_by_unicode_script=split_by_unicode_script, add_dummy_prefix=add_dummy_prefix,
+        remove_extra_whitespaces=remove_extra_whitespaces, max_sentence_length=max_sentence_length,
+    )
     merges_wanted = vocab_size - len(meta) - len(report.kept)
-    if merges_wanted < 0:
-        raise ValueError(
-            f"vocab_size={vocab_size} is smaller than the {len(meta)} special pieces plus the "
-            f"{len(report.kept)} characters that character_coverage={character_coverage} keeps; "
-            "raise vocab_size or lower character_coverage"
-        )
-
-    def valid(piece: str) -> bool:
-        if len(piece) > max_sentencepiece_length or SPACE in piece[1:]:
-            return False
-        previous = None
-        for char in piece:
-            if char == SPACE:
-                continue
-            if split_digits and unicodedata.category(char) == "Nd":
-                return False
-            kind = script(char)
-            if kind == "Inherited":
-                kind = previous
-            if split_by_unicode_script and previous is not None and kind != previous:
-                return False
-            previous = kind
-        return True
-
     words = _words(counts, report.kept)
     merged = _merge(words, merges_wanted, valid)
     pieces = meta + [Piece(p, -float(i), "normal") for i, p in enumerate(merged)]
@@ -188,7 +149,74 @@ def train_bpe(
     )
 
 
-_coverage = character_coverage  # train_bpe's parameter of the same name hides the function
+def prepare(
+    lines: Iterable[str],
+    vocab_size: int,
+    *,
+    character_coverage: float,
+    byte_fallback: bool,
+    split_digits: bool,
+    max_sentencepiece_length: int,
+    split_by_unicode_script: bool,
+    add_dummy_prefix: bool,
+    remove_extra_whitespaces: bool,
+    max_sentence_length: int,
+):
+    """What BPE and Unigram training share: steps 1 and 2, the special pieces, the piece rule.
+
+    Returns the special pieces, the :class:`CoverageReport`, the count of each normalized line and
+    the function that tells whether a piece is valid.
+    """
+    if not 0.0 < character_coverage <= 1.0:
+        raise ValueError(f"character_coverage is a share of character occurrences in (0, 1], not {character_coverage}")
+    if max_sentencepiece_length < 1:
+        raise ValueError(f"max_sentencepiece_length must be at least 1, not {max_sentencepiece_length}")
+    counts: Counter = Counter()
+    for line in lines:
+        if not isinstance(line, str):
+            raise TypeError(f"training takes lines of text (str), not {type(line).__name__}")
+        if len(line.encode("utf-8")) > max_sentence_length:
+            continue
+        text = normalize(line, add_dummy_prefix=add_dummy_prefix, remove_extra_whitespaces=remove_extra_whitespaces)
+        if text:
+            counts[text] += 1
+    chars: Counter = Counter()
+    for text, n in counts.items():
+        for char in text:
+            chars[char] += n
+    report = character_coverage_report(chars, character_coverage)
+    meta = [Piece("<unk>", 0.0, "unknown"), Piece("<s>", 0.0, "control"), Piece("</s>", 0.0, "control")]
+    if byte_fallback:
+        meta += [Piece(byte_piece(b), 0.0, "byte") for b in range(256)]
+    if vocab_size < len(meta) + len(report.kept):
+        raise ValueError(
+            f"vocab_size={vocab_size} is smaller than the {len(meta)} special pieces plus the "
+            f"{len(report.kept)} characters that character_coverage={character_coverage} keeps; "
+            "raise vocab_size or lower character_coverage"
+        )
+
+    def valid(piece: str) -> bool:
+        if len(piece) > max_sentencepiece_length or SPACE in piece[1:]:
+            return False
+        previous = None
+        for char in piece:
+            if char == SPACE:
+                continue
+            if split_digits and len(piece) > 1 and unicodedata.category(char) == "Nd":
+                return False
+            kind = script(char)
+            if kind == "Inherited":
+                kind = previous
+            if split_by_unicode_script and previous is not None and kind != previous:
+                return False
+            previous = kind
+        return True
+
+    return meta, report, counts, valid
+
+
+# train_bpe's parameter of the same name hides the function
+character_coverage_report = character_coverage
 
 
 def _words(counts: Counter, kept: dict[str, int]) -> Counter:

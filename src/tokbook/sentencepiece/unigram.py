@@ -152,7 +152,7 @@ class UnigramModel:
         for path in paths(0):
             yield path, sum(node.score for node in path)
 
-    def _forward(self, starts: list[list[Node]], alpha: float) -> list[float]:
+    def forward(self, starts: list[list[Node]], alpha: float = 1.0) -> list[float]:
         """log of the summed ``exp(alpha * score)`` of all paths from the start to each position."""
         n = len(starts)
         forward = [-math.inf] * (n + 1)
@@ -215,7 +215,7 @@ class UnigramModel:
         ``exp(forward[its start] + alpha * its score)``.
         """
         starts = self.lattice(text)
-        forward = self._forward(starts, alpha)
+        forward = self.forward(starts, alpha)
         ends: list[list[Node]] = [[] for _ in range(len(text) + 1)]
         for nodes in starts:
             for node in nodes:
