@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +11,7 @@ from pydoc_data.topics import topics
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 from tokbook.sentencepiece.texts import SENTENCES, all_texts
-from tokbook.sentencepiece.wordpiece import WordPiece, pre_tokenize
+from tokbook.sentencepiece.wordpiece import WordPiece, first_merge_candidates, pre_tokenize
 
 TEXTS = all_texts() + ["[CLS] a [SEP][SEP]x[UNK]y [CLS"]
 SPECIAL = ["[UNK]", "[CLS]", "[SEP]"]
@@ -86,3 +88,21 @@ def test_bad_input():
         wp.id_to_token(5)
     with pytest.raises(ValueError, match="at least 1"):
         WordPiece({"[UNK]": 0}, max_input_chars_per_word=0)
+
+
+def test_hugging_face_wordpiece_trainer_merges_by_count_not_by_the_wordpiece_score():
+    """On "aaaaaaaa xy" the most frequent pair is (##a, ##a) and the best-scoring one is (x, ##y);
+    HF's WordPieceTrainer learns ##aa first."""
+    lines = ["aaaaaaaa xy"] * 10
+    candidates = first_merge_candidates(Counter(word for line in lines for word in line.split()))
+    by_count = candidates[0]
+    by_score = max(candidates, key=lambda c: c[3])
+    assert by_count[:2] == ("##a", "##a") and by_score[:2] == ("x", "##y")
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # [UNK], a, x, y, ##a, ##y, and room for two merges
+    trainer = trainers.WordPieceTrainer(vocab_size=8, special_tokens=["[UNK]"], show_progress=False)
+    tokenizer.train_from_iterator(lines, trainer)
+    vocab = tokenizer.get_vocab()
+    learned = [t for t in sorted(vocab, key=vocab.get) if t != "[UNK]" and len(t.removeprefix("##")) > 1]
+    assert learned[0] == "##aa" and "x##y" not in vocab and "xy" not in vocab

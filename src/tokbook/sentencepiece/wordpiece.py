@@ -26,9 +26,10 @@ from __future__ import annotations
 import re
 import string
 import unicodedata
+from collections import Counter
 from collections.abc import Collection, Mapping
 
-__all__ = ["WHITE_SPACE", "WordPiece", "pre_tokenize"]
+__all__ = ["WHITE_SPACE", "WordPiece", "first_merge_candidates", "pre_tokenize"]
 
 # The characters with Unicode's White_Space property (what Rust's char::is_whitespace tests;
 # Python's str.isspace also accepts the separators U+001C..U+001F, which BERT keeps in words).
@@ -145,3 +146,31 @@ class WordPiece:
     def token_to_id(self, token: str) -> int | None:
         """The id of ``token``, or ``None`` when the vocabulary does not have it (as HF does)."""
         return self.vocab.get(token)
+
+
+def first_merge_candidates(word_counts: Mapping[str, int], prefix: str = "##") -> list[tuple[str, str, int, float]]:
+    """Every pair of neighbouring symbols before the first merge, with two ways to rank it.
+
+    Words start as characters, ``##`` on all but the first. For each pair ``(a, b)``: its count
+    and the score that Google's WordPiece paper describes, ``count(ab) / (count(a) * count(b))``,
+    which prefers pairs whose parts rarely occur apart. Sorted by count, then by score.
+
+    Hugging Face's ``WordPieceTrainer`` does not use that score: it merges by count, like BPE
+    (the tests show it on a corpus where the two disagree).
+
+    >>> for a, b, count, score in first_merge_candidates({"aaaa": 10, "xy": 10}):
+    ...     print(a, b, count, round(score, 3))
+    ##a ##a 20 0.022
+    x ##y 10 0.1
+    a ##a 10 0.033
+    """
+    symbols: Counter = Counter()
+    pairs: Counter = Counter()
+    for word, n in word_counts.items():
+        chars = [word[0]] + [prefix + c for c in word[1:]] if word else []
+        for c in chars:
+            symbols[c] += n
+        for pair in zip(chars, chars[1:]):
+            pairs[pair] += n
+    ranked = [(a, b, c, c / (symbols[a] * symbols[b])) for (a, b), c in pairs.items()]
+    return sorted(ranked, key=lambda item: (-item[2], -item[3], item[0], item[1]))
