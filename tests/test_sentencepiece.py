@@ -12,6 +12,7 @@ import struct
 import unicodedata
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import sentencepiece as spm
 from hypothesis import given, settings
@@ -257,6 +258,7 @@ def test_bad_ids_texts_and_out_types(mistral):
         mistral.decode([1, -1])
     with pytest.raises(TypeError, match="ids are int"):
         mistral.decode([1.5])
+    assert mistral.decode(np.array([22557, 1526])) == mistral.decode([22557, 1526]) == "Hello world"
     with pytest.raises(TypeError, match="decode bytes to str first"):
         mistral.encode(b"hello")
     with pytest.raises(TypeError, match="encode each one"):
@@ -282,6 +284,8 @@ def test_vocabularies_without_the_pieces_an_option_needs():
         SentencePieceProcessor.from_pieces(["<unk>", "a"], [0, 0]).encode("a", add_bos=True)
     with pytest.raises(ValueError, match="one score per piece"):
         SentencePieceProcessor.from_pieces(["<unk>", "a"], [0])
+    with pytest.raises(ModelFileError, match="has type 'nromal'"):
+        SentencePieceProcessor.from_pieces(["<unk>", "a"], [0, 0], types=["unknown", "nromal"])
     with pytest.raises(TypeError, match="unknown option"):
         SentencePieceProcessor.from_pieces(["<unk>"], [0], byte_fallbak=True)
     assert isinstance(read_model(mistral_model_file("v3")), Model)

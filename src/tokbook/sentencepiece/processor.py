@@ -28,6 +28,7 @@ are: they are cut out of the text first and never merged with their neighbours.
 from __future__ import annotations
 
 import math
+import numbers
 import random
 import re
 from collections.abc import Iterable, Sequence
@@ -35,7 +36,15 @@ from pathlib import Path
 
 from tokbook.sentencepiece.bpe import bpe_segment
 from tokbook.sentencepiece.charsmap import CharsMap
-from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, parse_model, read_model
+from tokbook.sentencepiece.model import (
+    PIECE_TYPES,
+    Model,
+    ModelFileError,
+    Piece,
+    mistral_model_file,
+    parse_model,
+    read_model,
+)
 from tokbook.sentencepiece.normalize import SPACE, normalize
 from tokbook.sentencepiece.unigram import UnigramModel
 
@@ -137,6 +146,10 @@ class SentencePieceProcessor:
         for i, p in enumerate(model.pieces):
             if not p.piece:
                 raise ModelFileError(f"{source}: piece {i} is empty; every piece needs some text")
+            if p.type not in PIECE_TYPES.values():
+                raise ModelFileError(
+                    f"{source}: piece {i} ({p.piece!r}) has type {p.type!r}; use one of {sorted(PIECE_TYPES.values())}"
+                )
             table = self._normal if p.type in _NORMAL_TYPES else reserved
             if p.piece in table:
                 raise ModelFileError(f"{source}: the piece {p.piece!r} is defined twice (ids {table[p.piece]} and {i})")
@@ -222,8 +235,9 @@ class SentencePieceProcessor:
         return id if self.model.pieces[id].type == kind else -1
 
     def _piece(self, id: int) -> Piece:
-        if isinstance(id, bool) or not isinstance(id, int):
+        if isinstance(id, bool) or not isinstance(id, numbers.Integral):
             raise TypeError(f"ids are int, not {type(id).__name__}")
+        id = int(id)
         if not 0 <= id < len(self.model.pieces):
             raise IndexError(f"id {id} is out of range: this model's ids run from 0 to {len(self.model.pieces) - 1}")
         return self.model.pieces[id]
