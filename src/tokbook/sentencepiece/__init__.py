@@ -25,7 +25,9 @@ Each job has its own module:
 
 from tokbook.sentencepiece.model import Model, ModelFileError, Piece, mistral_model_file, read_model
 from tokbook.sentencepiece.processor import SentencePieceProcessor
+from tokbook.sentencepiece.training import train_bpe
 from tokbook.sentencepiece.unigram import UnigramModel
+from tokbook.sentencepiece.unigram_training import train_unigram
 from tokbook.sentencepiece.wordpiece import WordPiece
 
 __all__ = [
@@ -37,4 +39,6 @@ __all__ = [
     "WordPiece",
     "mistral_model_file",
     "read_model",
+    "train_bpe",
+    "train_unigram",
 ]
