@@ -220,3 +220,16 @@ def test_bad_sampling_and_nbest_arguments(pair):
         ours.nbest_encode("a", 0)
     with pytest.raises(ValueError, match="alpha must be a number"):
         ours.encode("a", enable_sampling=True, alpha="0.1")
+
+
+def test_viterbi_tie_rule_matches_sentencepiece():
+    """All pieces score alike, so many segmentations tie; sentencepiece keeps the path whose last
+    piece starts first, and so do we."""
+    from test_sentencepiece import model_bytes  # the tests' own .model writer
+
+    pieces = ["<unk>", "<s>", "</s>", "▁", "a", "b", "ab", "ba", "▁a", "aba", "bab", "▁ab"]
+    ours = SentencePieceProcessor.from_pieces(pieces, [0.0] * 3 + [-1.0] * 9, model_type="unigram",
+                                              remove_extra_whitespaces=False)
+    real = spm.SentencePieceProcessor(model_proto=model_bytes(ours.model))
+    for text in ["aba", "abab", "babab", "ab ab", "aabbaab", "b a b"]:
+        assert ours.encode(text, out_type=str) == real.encode(text, out_type=str), text
