@@ -3,10 +3,11 @@
 Unlike tiktoken's byte-level BPE, there is no merge list and no pre-tokenizer: the normalized
 text is cut into code points (a user-defined piece stays one frozen symbol), and then, again and
 again, the two neighbours whose concatenation is a piece of the vocabulary with the **highest
-score** are merged. Ties go to the **leftmost** pair. A BPE model's scores are minus the merge
-order (``▁t`` scores -0.0 ... in Mistral's model the first merges score 0, -1, -2, ...), so this
-is the same as replaying merges in training order. Nothing stops at a space: pieces never contain
-a ``▁`` inside only because training never made one.
+score** are merged. Ties go to the **leftmost** pair. A trained BPE model scores each piece with
+minus its merge order (in Mistral's model ``▁t`` scores -2, ``in`` -3, ``er`` -4), so this
+replays the merges in training order. Nothing stops a merge at a space: a ``▁`` rarely appears
+after the start of a piece only because training made few such pieces (Mistral's ``▁▁`` and
+``▁▁▁▁`` are whitespace-only pieces, scored -1e9).
 
 A piece of type ``unused`` may be formed by a merge, but at the end it is split back into the two
 symbols that formed it (recursively), as sentencepiece's "resegmentation" does.
