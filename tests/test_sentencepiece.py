@@ -249,6 +249,19 @@ def test_missing_and_corrupt_model_files(tmp_path):
         parse_model(b"")
     with pytest.raises(TypeError, match="exactly one of"):
         SentencePieceProcessor()
+    with pytest.raises(ValueError, match="pass one of"):
+        mistral_model_file("v9")
+
+
+def test_a_changed_mistral_file_is_refused(tmp_path, monkeypatch):
+    import importlib.util
+    from types import SimpleNamespace
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tokenizer.model.v1").write_bytes(b"not the model")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: SimpleNamespace(submodule_search_locations=[str(tmp_path)]))
+    with pytest.raises(ModelFileError, match="pip install mistral-common==1.9.1"):
+        mistral_model_file("v1")
 
 
 def test_bad_ids_texts_and_out_types(mistral):

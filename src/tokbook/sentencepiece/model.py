@@ -23,6 +23,7 @@ Fields we do not use are skipped. The field numbers below are those of the ``.pr
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import struct
 from dataclasses import dataclass, field
@@ -44,12 +45,19 @@ PIECE_TYPES = {1: "normal", 2: "unknown", 3: "control", 4: "user_defined", 5: "u
 # TrainerSpec.ModelType.
 MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
 
-# The SentencePiece models that the `mistral-common` package ships in mistral_common/data/.
+# The SentencePiece models that the `mistral-common` package ships in mistral_common/data/, with
+# the SHA-256 of the files that tokbook's parity tests were run on (identical in mistral-common
+# 1.9.1 and 1.13.1).
 MISTRAL_MODELS = {
-    "v1": "tokenizer.model.v1",  # Mistral 7B: BPE, 32000 pieces, byte fallback
-    "v2": "mistral_instruct_tokenizer_240216.model.v2",
-    "v3": "mistral_instruct_tokenizer_240323.model.v3",  # 32768 pieces, [INST], [TOOL_CALLS], ...
-    "v7": "mistral_instruct_tokenizer_241114.model.v7",
+    # Mistral 7B: BPE, 32000 pieces, byte fallback
+    "v1": ("tokenizer.model.v1", "dadfd56d766715c61d2ef780a525ab43b8e6da4de6865bda3d95fdef5e134055"),
+    "v2": ("mistral_instruct_tokenizer_240216.model.v2",
+           "37f00374dea48658ee8f5d0f21895b9bc55cb0103939607c8185bfd1c6ca1f89"),
+    # 32768 pieces, control pieces [INST], [TOOL_CALLS], ...
+    "v3": ("mistral_instruct_tokenizer_240323.model.v3",
+           "9addc8bdce5988448ae81b729336f43a81262160ae8da760674badab9d4c7d33"),
+    "v7": ("mistral_instruct_tokenizer_241114.model.v7",
+           "1b968b8dc352f42192367337c78ccc61e1eaddc6d641a579372d4f20694beb7a"),
 }
 
 
@@ -97,6 +105,7 @@ def mistral_model_file(version: str = "v1") -> Path:
     """The path of a SentencePiece model shipped by the installed ``mistral-common`` package.
 
     ``version`` is one of ``"v1"`` (Mistral 7B), ``"v2"``, ``"v3"``, ``"v7"`` (instruct models).
+    The file is checked against the SHA-256 it had when tokbook was tested.
     """
     if version not in MISTRAL_MODELS:
         raise ValueError(f"unknown Mistral model {version!r}: pass one of {sorted(MISTRAL_MODELS)}")
@@ -105,7 +114,14 @@ def mistral_model_file(version: str = "v1") -> Path:
         raise ModuleNotFoundError(
             "the Mistral models ship in the 'mistral-common' package: pip install mistral-common"
         )
-    return Path(spec.submodule_search_locations[0]) / "data" / MISTRAL_MODELS[version]
+    name, sha256 = MISTRAL_MODELS[version]
+    path = Path(spec.submodule_search_locations[0]) / "data" / name
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != sha256:
+        raise ModelFileError(
+            f"{path} is missing or is not the file tokbook was tested with (SHA-256 {sha256[:12]}...); "
+            "install the pinned version: pip install mistral-common==1.9.1"
+        )
+    return path
 
 
 def read_model(path: str | Path) -> Model:
