@@ -37,6 +37,7 @@ TRAINED = {
                              control_symbols=["<ctl>"]),
     "bpe-nmt-nfkc": dict(normalization_rule_name="nmt_nfkc", byte_fallback=True),
     "bpe-nfkc-cf": dict(normalization_rule_name="nfkc_cf", split_digits=True),
+    "bpe-whitespace-suffix": dict(treat_whitespace_as_suffix=True, byte_fallback=True),
     "bpe-no-dummy-prefix": dict(add_dummy_prefix=False, byte_fallback=True, allow_whitespace_only_pieces=True,
                                 remove_extra_whitespaces=False),
 }
