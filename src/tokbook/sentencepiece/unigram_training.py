@@ -4,10 +4,10 @@
    :mod:`~tokbook.sentencepiece.training`); cut lines into words at ``▁``.
 2. **Seed pieces**: every character kept, and every valid substring of the words (at most
    ``max_sentencepiece_length`` characters, ``▁`` only in front, one script) seen at least twice
-   and a *maximal repeat*: not always preceded by the same character, nor always followed by the
-   same one (sentencepiece finds these as the internal nodes of a suffix tree; ``▁multipl`` is
-   one, since ``multiple`` and ``multiply`` both occur). The ``seed_size`` ones with the largest
-   ``count * length`` are kept. Scores start as ``log(count * length / total)``.
+   and not always followed by the same character (sentencepiece finds these substrings as the
+   internal nodes of a suffix tree; ``▁multipl`` is one, since ``multiple`` and ``multiply`` both
+   occur, but ``▁multip`` is not). The ``seed_size`` ones with the largest ``count * length`` are
+   kept. Scores start as ``log(count * length / total)``.
 3. **EM**, ``num_sub_iterations`` times. E-step: for every word, the forward-backward algorithm
    over its lattice gives each piece its expected count (how often it is used, averaged over all
    segmentations weighted by their probability); the loss is the average negative
@@ -135,20 +135,18 @@ def _words(counts: Counter, kept: dict[str, int]) -> Counter:
 def _seeds(words: Counter, kept: dict[str, int], valid, longest: int, size: int) -> dict[str, float]:
     """Characters plus frequent substrings, scored ``log(count * length / total)``."""
     substrings: Counter = Counter()
-    left: dict[str, set] = {}  # the characters seen just before each substring (None: none)
-    right: dict[str, set] = {}
+    right: dict[str, set] = {}  # the characters seen just after each substring (None: the word's end)
     for word, n in words.items():
         for i in range(len(word)):
             for j in range(i + 2, min(len(word), i + longest) + 1):
                 s = word[i:j]
                 substrings[s] += n
-                left.setdefault(s, set()).add(word[i - 1] if i else None)
                 right.setdefault(s, set()).add(word[j] if j < len(word) else None)
 
-    def maximal(s: str) -> bool:
-        return (len(left[s]) > 1 or None in left[s]) and (len(right[s]) > 1 or None in right[s])
+    def branches(s: str) -> bool:
+        return len(right[s]) > 1 or None in right[s]
 
-    frequent = [(s, c * len(s)) for s, c in substrings.items() if c >= 2 and maximal(s) and valid(s)]
+    frequent = [(s, c * len(s)) for s, c in substrings.items() if c >= 2 and branches(s) and valid(s)]
     frequent.sort(key=lambda item: (-item[1], item[0]))
     seeds = dict(kept) | dict(frequent[: max(0, size - len(kept))])
     total = math.log(sum(seeds.values()))
