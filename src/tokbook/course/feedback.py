@@ -73,12 +73,13 @@ def _outputs(cell: NotebookNode) -> list[str]:
 
 
 def _why(cell: NotebookNode) -> str:
-    """Why a test cell failed, without its code: the exception's name and message."""
+    """Why a test cell failed, without its code: each exception's name and message."""
+    errors = []
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             message = _ANSI.sub("", str(out.get("evalue", ""))).strip()
-            return f"{out.get('ename', 'Error')}: {message}" if message else str(out.get("ename", "Error"))
-    return "no error was shown"
+            errors.append(f"{out.get('ename', 'Error')}: {message}" if message else str(out.get("ename", "Error")))
+    return "; ".join(errors) or "no error was shown"
 
 
 def _source(cell: NotebookNode) -> str:
