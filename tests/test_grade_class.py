@@ -345,10 +345,13 @@ def test_looping_submission_is_bounded(graded):
          "needs the named groups"),
         (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--pattern", "(("],
          "not a valid regular expression"),
+        (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--cache", "x/cache"],
+         "the cache holds the solutions: put it outside --out"),
     ],
 )
 def test_mistakes_are_explained(argv, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TOKBOOK_CACHE", str(tmp_path / "cache"))
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert message in str(exit_.value)
