@@ -21,7 +21,7 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going && echo "$$h" > _build/.tokbook-src
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## make test: the whole suite (package, doctests, book build, exercises, grading)
+## make test: the whole suite (package, doctests, ruff, book build, exercises, grading); pytest -m "not slow" skips the slow part
 test: $(STAMP)
 	$(BIN)/python -m pytest
 

@@ -4,8 +4,7 @@
 from tokbook.course.settings import grading_config
 
 c = get_config()  # noqa: F821 -- provided by nbgrader when it reads this file
-c.merge(grading_config())
-c.CourseDirectory.course_id = "tokbook"
+c.merge(grading_config("tokbook"))
 c.CourseDirectory.source_directory = "build/nbgrader/source"
 c.CourseDirectory.release_directory = "exercises"
 c.CourseDirectory.db_url = "sqlite:///build/nbgrader/gradebook.db"

@@ -4,7 +4,8 @@ Run ``make bench`` (or ``.venv/bin/python benchmarks/bpe.py``). Every measuremen
 fresh subprocess, so peak memory (max RSS) belongs to that measurement alone. Peers:
 
 - training: Hugging Face ``tokenizers`` (BpeTrainer, ByteLevel pre-tokenizer, RAYON_NUM_THREADS=1)
-  and ``sentencepiece`` (BPE, one thread), all on the same text and vocabulary size;
+  and ``sentencepiece`` (BPE, one thread), all on the same text and vocabulary size; then
+  tokbook (one worker) and HF on real multilingual text, Debian's translated manual pages;
 - encoding: ``tiktoken`` ``encode_ordinary`` with the cl100k_base vocabulary (one thread).
 
 The numbers are ratios from one run on this machine; they are not asserted anywhere.
@@ -23,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from corpus import mixed_corpus, multilingual_corpus  # noqa: E402
+from corpus import manpages_corpus, mixed_corpus, multilingual_corpus  # noqa: E402
 
 
 def child(job: dict) -> dict:
@@ -143,20 +144,41 @@ def main() -> None:
 
 
 def train_table(train_path: Path, heldout_path: Path, vocab_size: int) -> None:
+    """Training on the English prose and code (every peer), then on real multilingual text
+    (tokbook with one worker against HF with one thread)."""
+    runs = {
+        f"tokbook ({os.cpu_count()} workers counting)": {"kind": "train-tokbook", "workers": os.cpu_count()},
+        "tokbook (1 worker)": {"kind": "train-tokbook", "workers": 1},
+        "HF tokenizers (1 thread)": {"kind": "train-hf"},
+        "sentencepiece BPE (1 thread)": {"kind": "train-sentencepiece"},
+    }
+    rows = _train_rows("prose + code", train_path, heldout_path, vocab_size, runs)
+
+    # Debian's translated manual pages: long pre-tokens (CJK runs, 2-byte Cyrillic letters).
+    text = manpages_corpus(MANPAGES_CHARS + MANPAGES_HELDOUT_CHARS)
+    multi_train, multi_heldout = train_path.with_name("manpages.txt"), train_path.with_name("manpages-heldout.txt")
+    multi_train.write_text(text[:MANPAGES_CHARS], encoding="utf-8")
+    multi_heldout.write_text(text[MANPAGES_CHARS:], encoding="utf-8")
+    runs = {name: runs[name] for name in ("tokbook (1 worker)", "HF tokenizers (1 thread)")}
+    label = f"manual pages, 7 languages ({multi_train.stat().st_size / 1e6:.1f} MB)"
+    rows += _train_rows(label, multi_train, multi_heldout, MANPAGES_VOCAB, runs)
+    print(f"Training (GPT-2 pattern; vocabulary {vocab_size} on prose + code, {MANPAGES_VOCAB} on the "
+          f"first {MANPAGES_CHARS:,} characters of the manual pages)")
+    print(table(rows, ["text", "trainer", "seconds", "x HF time", "peak MB", "bytes/token (held out)", "vs HF"]))
+
+
+#: The multilingual training run: characters of manual pages, and vocabulary size.
+MANPAGES_CHARS, MANPAGES_HELDOUT_CHARS, MANPAGES_VOCAB = 1_500_000, 200_000, 8_000
+
+
+def _train_rows(label: str, train_path: Path, heldout_path: Path, vocab_size: int, runs: dict) -> list[list[str]]:
     heldout_bytes = heldout_path.stat().st_size
     common = {"path": str(train_path), "heldout": str(heldout_path), "vocab_size": vocab_size}
-    runs = {
-        f"tokbook ({os.cpu_count()} workers counting)": child({**common, "kind": "train-tokbook", "workers": os.cpu_count()}),
-        "tokbook (1 worker)": child({**common, "kind": "train-tokbook", "workers": 1}),
-        "HF tokenizers (1 thread)": child({**common, "kind": "train-hf"}),
-        "sentencepiece BPE (1 thread)": child({**common, "kind": "train-sentencepiece"}),
-    }
-    hf = runs["HF tokenizers (1 thread)"]
-    rows = [[name, f"{r['seconds']:.1f}", f"{r['seconds'] / hf['seconds']:.2f}", f"{r['max_rss_mb']:.0f}",
-             f"{heldout_bytes / r['tokens']:.3f}", f"{(heldout_bytes / r['tokens']) / (heldout_bytes / hf['tokens']) - 1:+.2%}"]
-            for name, r in runs.items()]
-    print("Training")
-    print(table(rows, ["trainer", "seconds", "x HF time", "peak MB", "bytes/token (held out)", "vs HF"]))
+    results = {name: child({**common, **job}) for name, job in runs.items()}
+    hf = results["HF tokenizers (1 thread)"]
+    return [[label, name, f"{r['seconds']:.1f}", f"{r['seconds'] / hf['seconds']:.2f}", f"{r['max_rss_mb']:.0f}",
+             f"{heldout_bytes / r['tokens']:.3f}", f"{hf['tokens'] / r['tokens'] - 1:+.2%}"]
+            for name, r in results.items()]
 
 
 def encode_table(train_path: Path, multi_path: Path, n_bytes: int) -> None:

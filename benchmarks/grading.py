@@ -16,7 +16,6 @@ The numbers are from one run on this machine; they are not asserted anywhere.
 from __future__ import annotations
 
 import argparse
-import copy
 import csv
 import os
 import subprocess
@@ -29,34 +28,22 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from tokbook.course.nbgrader_app import nbgrader_env
+from tokbook.course.notebook import fill_solutions, model_solutions
 from tokbook.course.release import source_notebook
+from tokbook.course.settings import write_course_config
 
 ROOT = Path(__file__).resolve().parents[1]
 STEM = "utf8"
-COURSE_CONFIG = """\
-from tokbook.course.settings import grading_config
-c = get_config()
-c.merge(grading_config())
-c.CourseDirectory.course_id = "bench"
-"""
 
 
 def make_class(n: int) -> dict[str, bytes]:
     """student id -> notebook bytes: correct, partial and blank submissions in turn."""
     source = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
-    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
-                 if c.metadata.get("nbgrader", {}).get("solution")}
+    solutions = model_solutions(source)
     release = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
     tasks_by_kind = [list(solutions), list(solutions)[:2], []]
-    out = {}
-    for i in range(n):
-        nb = copy.deepcopy(release)
-        for cell in nb.cells:
-            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-            if gid in tasks_by_kind[i % 3]:
-                cell.source = solutions[gid]
-        out[f"s{i:03d}"] = nbformat.writes(nb).encode("utf-8")
-    return out
+    return {f"s{i:03d}": nbformat.writes(fill_solutions(release, solutions, tasks_by_kind[i % 3])).encode("utf-8")
+            for i in range(n)}
 
 
 def run(cmd: list[str], cwd: Path) -> float:
@@ -93,7 +80,7 @@ def main() -> int:
 
         course = tmp / "course"
         (course / "source" / STEM).mkdir(parents=True)
-        (course / "nbgrader_config.py").write_text(COURSE_CONFIG)
+        write_course_config(course, "bench")
         nbformat.write(source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md"),
                        course / "source" / STEM / f"{STEM}.ipynb")
         run([sys.executable, "-m", "nbgrader", "generate_assignment", STEM], course)

@@ -10,6 +10,8 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
+from tokbook.display import CHECK_FAILED, check_mark, exercise_tasks
+
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 
@@ -42,6 +44,58 @@ def _outputs(name: str) -> str:
     return "\n".join(div.get_text() for div in _page(name).select("div.cell_output"))
 
 
+def failed_checks(html: str) -> list[str]:
+    """Every sign of a failed check on a built page, as short descriptions; [] if there is none.
+
+    A chapter's check columns and check lines print ``check_mark(ok)``, which is
+    ``CHECK_FAILED`` for a comparison that does not hold; a table cell that says ``False`` or
+    ``NO`` in a column whose header names a check is the same failure written by hand; and a
+    cell that raised (an ``assert`` included) leaves a traceback in its output.
+    """
+    soup = BeautifulSoup(html, "html.parser")
+    found = [f"marker: {text.strip()[:120]}" for text in soup.find_all(string=lambda t: CHECK_FAILED in t)]
+    found += [f"traceback: {div.get_text()[:200]}" for div in soup.select("div.output.traceback")]
+    check_words = ("same", "identical", "agree", "round trip", "result", "check")
+    for table in soup.select("table"):
+        header = [th.get_text(strip=True).lower() for th in table.select("thead th")]
+        for row in table.select("tbody tr"):
+            for name, cell in zip(header, row.select("td")):
+                if any(word in name for word in check_words) and cell.get_text(strip=True) in ("False", "NO"):
+                    found.append(f"table: {name} = {cell.get_text(strip=True)}")
+    return found
+
+
+def _page_with(body: str) -> str:
+    return f'<html><body><div class="cell_output docutils container">{body}</div></body></html>'
+
+
+def test_failed_checks_finds_each_kind_of_failure_and_nothing_else():
+    """The scanner behind test_no_chapter_shows_a_failed_check, on small pages (no book build)."""
+    table = "<table><thead><tr><th>case</th><th>{}</th></tr></thead><tbody><tr><td>x</td><td>{}</td></tr></tbody></table>"
+    assert failed_checks(_page_with(table.format("same as CPython", check_mark(True)))) == []
+    assert failed_checks(_page_with(table.format("same as CPython", check_mark(False))))
+    assert failed_checks(_page_with(table.format("identical", "False")))
+    assert failed_checks(_page_with(table.format("round trip", "NO")))
+    assert failed_checks(_page_with(table.format("already NFC?", "False"))) == []  # data, not a check
+    assert failed_checks(_page_with(f"<pre>same as bpe.merge: {check_mark(False)}</pre>"))
+    assert failed_checks(_page_with(f"<pre>same as bpe.merge: {check_mark(True)}</pre>")) == []
+    traceback = '<div class="output traceback highlight-ipythontb"><pre>AssertionError</pre></div>'
+    assert failed_checks(_page_with(traceback))
+
+
+def test_exercise_tasks_lists_the_notebooks_tasks_and_refuses_other_files(tmp_path):
+    listed = str(exercise_tasks(ROOT / "exercises" / "utf8" / "utf8.ipynb")).splitlines()
+    source = (ROOT / "solutions" / "utf8" / "utf8.md").read_text(encoding="utf-8")
+    assert len(listed) == len(re.findall(r"^## Task \d+:", source, flags=re.M)) >= 5
+    assert listed[0].startswith("1. ") and "`encode_codepoint(" in listed[0]
+    empty = tmp_path / "empty.ipynb"
+    empty.write_text('{"cells": [{"cell_type": "markdown", "source": ["# Notes"]}]}', encoding="utf-8")
+    with pytest.raises(ValueError, match="no Markdown heading"):
+        exercise_tasks(empty)
+    with pytest.raises(ValueError, match="cannot read"):
+        exercise_tasks(tmp_path / "missing.ipynb")
+
+
 def test_make_book_prints_where_the_book_is(build):
     assert f"{HTML / 'index.html'}" in build
     assert (HTML / "index.html").is_file()
@@ -61,6 +115,29 @@ def test_chapters_are_executed_without_errors(build, name):
     assert page.select("img"), f"{name}: no figure"
     assert not page.select("div.output.traceback"), f"{name}: a cell raised an exception"
     assert "Traceback (most recent call last)" not in _outputs(name), name
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_no_chapter_shows_a_failed_check(build, name):
+    """Chapters assert their checks; this also catches a check printed without an assert."""
+    html = (HTML / f"{name}.html").read_text(encoding="utf-8")
+    assert failed_checks(html) == [], f"{name} shows failed checks"
+
+
+@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe"])
+def test_chapters_show_their_checks_and_fold_their_setup(build, name):
+    """Each teaching chapter prints passed checks and starts with its setup code folded."""
+    page = _page(name)
+    assert page.get_text().count(check_mark(True)) >= 3, f"{name}: too few checks shown"
+    first_cell = page.select("div.cell")[0]
+    assert "tag_hide-input" in first_cell.get("class", []), f"{name}: the setup cell is not folded"
+
+
+def test_the_opening_line_and_the_exercise_instructions_appear_once(build):
+    pages = ["chapters/index", *CHAPTERS]
+    texts = {name: _page(name).get_text() for name in pages}
+    assert sum(t.count("never sees letters") for t in texts.values()) == 1
+    assert sum(t.count("it is silent when you pass") for t in texts.values()) == 1
 
 
 def test_token_ids_on_the_page_come_from_running_the_real_encoding(build):

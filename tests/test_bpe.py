@@ -1,4 +1,4 @@
-"""tokbook.bpe: the training loop, tiktoken parity, special tokens, streaming, save/load."""
+"""tokbook.bpe: the teaching helpers, tiktoken parity, special tokens, streaming, save/load (training: test_bpe_training.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import inspect
 import json
 import random
 import re
-from pathlib import Path
 
 import pytest
 import regex
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 from pydoc_data.topics import topics
 
 from tokbook import bpe
-from tokbook.bpe import Tokenizer, get_stats, merge, pretokenize, training
+from tokbook.bpe import Tokenizer, get_stats, merge, pretokenize
 from tokbook.encodings import ENCODING_NAMES, get_encoding
 
 ENGLISH = "\n\n".join(topics[k] for k in sorted(topics))[:300_000]
@@ -150,90 +149,6 @@ def test_decoding_a_partial_character():
         tok.decode(ids[:1], errors="strict")
     with pytest.raises(ValueError, match="not a token id"):
         tok.decode([10**9])
-
-
-# ----------------------------------------------------------------------------------------------
-# training
-
-def test_training_is_deterministic_and_breaks_ties_by_greater_bytes():
-    tok = Tokenizer()
-    tok.train("ab cd", 257)  # the pairs ab, "b ", " c" and cd all occur once
-    assert tok.vocab[256] == b"cd"  # (b"c", b"d") is the greatest of the tied pairs
-
-
-def test_training_counts_overlapping_pairs_once_per_position():
-    tok = Tokenizer()
-    tok.train("aaaa", 258)
-    assert [tok.vocab[i] for i in (256, 257)] == [b"aa", b"aaaa"]
-    assert tok.encode("aaaa") == [257]
-
-
-def test_no_merge_crosses_a_pre_token_boundary():
-    tok = Tokenizer(pattern="gpt2")
-    tok.train("hello world " * 100, 300)
-    learned = [tok.vocab[i] for i in range(256, len(tok.vocab))]
-    assert b" world" in learned
-    assert all(regex.fullmatch(rb" ?[a-z]+", token) for token in learned), learned
-
-
-def test_training_matches_a_naive_reference_on_random_text():
-    """The incremental trainer makes the same merges as recounting every pair each step."""
-    rng = random.Random(0)
-    text = "".join(rng.choice("ab c\nd") for _ in range(3000))
-    tok = Tokenizer(pattern="gpt2")
-    tok.train(text, 300)
-
-    words = [list(w.encode()) for w in regex.findall(tok.pattern, text)]
-    vocab = {i: bytes([i]) for i in range(256)}
-    for idx in range(256, 300):
-        stats = {}
-        for w in words:
-            get_stats(w, stats)
-        if not stats:
-            break
-        best = max(stats, key=lambda p: (stats[p], vocab[p[0]], vocab[p[1]]))
-        assert tok.merges.get(best) == idx, f"merge {idx}"
-        vocab[idx] = vocab[best[0]] + vocab[best[1]]
-        words = [merge(w, best, idx) for w in words]
-
-
-def test_training_from_a_file_an_iterable_and_a_string_agree(tmp_path):
-    path = tmp_path / "corpus.txt"
-    path.write_text(ENGLISH, encoding="utf-8")
-    tokenizers = []
-    for source in (ENGLISH, [ENGLISH], path):
-        tok = Tokenizer(pattern="cl100k_base")
-        tok.train(source, 600, workers=2)
-        tokenizers.append(tok)
-    assert tokenizers[0].merges == tokenizers[1].merges == tokenizers[2].merges
-
-
-def test_cutting_the_training_text_into_segments_changes_no_pre_token(monkeypatch):
-    """Segments end before a newline that follows a letter; pre-tokens must not change."""
-    monkeypatch.setattr(training, "SEGMENT_CHARS", 50)
-    text = (ENGLISH[:20_000] + EDGES + SCRIPTS) * 2
-    for name in ENCODING_NAMES:
-        tok = Tokenizer(pattern=name)
-        segments = list(training.segments(text, tok.pattern, tok.special_tokens))
-        assert len(segments) > 10 and "".join(segments) == text
-        pieces = [p for s in segments for p in regex.findall(tok.pattern, s)]
-        assert pieces == regex.findall(tok.pattern, text)
-
-
-def test_training_on_nothing_learns_nothing():
-    for source in ("", [], ["", ""]):
-        tok = Tokenizer(pattern="gpt2")
-        tok.train(source, 300, workers=2)
-        assert len(tok.vocab) == 256 and tok.merges == {}
-
-
-def test_bad_training_arguments_are_explained():
-    with pytest.raises(ValueError, match=">= 256"):
-        Tokenizer().train("abc", 100)
-    with pytest.raises(TypeError, match="not bytes"):
-        Tokenizer().train(b"abc", 300)
-    with pytest.raises(FileNotFoundError, match="no training file"):
-        Tokenizer().train(Path("/nonexistent/corpus.txt"), 300)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from tokbook.course.collect import DEFAULT_PATTERN, collect, compile_pattern
+from tokbook.course.notebook import grade_id as grade_id_of
 from tokbook.course.tamper import tamper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def test_unsafe_zip_entries_are_problems_and_bad_input_is_refused(tmp_path):
 # ---- tamper flags -------------------------------------------------------------------------------
 
 def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(c for c in nb.cells if grade_id_of(c) == grade_id)
 
 
 def _with_code(code: str, where: str = "encode_codepoint"):
@@ -145,9 +146,9 @@ def test_edited_and_deleted_locked_cells():
     nb = copy.deepcopy(RELEASE)
     _cell(nb, "test_decode_strict").source = "pass"
     _cell(nb, "setup").source += "\nx = 1"
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_text_stats_hidden"]
+    nb.cells = [c for c in nb.cells if grade_id_of(c) != "test_encoded_sizes_hidden"]
     assert tamper_flags(nb, RELEASE) == [
-        "deleted test cell test_text_stats_hidden", "edited locked cell setup", "edited test cell test_decode_strict",
+        "deleted test cell test_encoded_sizes_hidden", "edited locked cell setup", "edited test cell test_decode_strict",
     ]
 
 
@@ -189,7 +190,6 @@ def test_stripped_and_altered_metadata():
     ("from tokbook import utf8 as u\nu.decode = None", "monkeypatches tokbook (u.decode)"),
     ("import tokbook\nsetattr(tokbook.utf8, 'decode', None)", "monkeypatches tokbook (setattr(tokbook.utf8, 'decode', None))"),
     ("import sys\nsys.modules['tokbook.utf8'] = object()", "monkeypatches tokbook (sys.modules['tokbook.utf8'])"),
-    ("def get_encoding(name):\n    return None", "monkeypatches tokbook (get_encoding)"),
     ("import builtins\nbuiltins.len = lambda x: 0", "monkeypatches builtins (builtins.len)"),
     ("__builtins__.isinstance = lambda *a: True", "monkeypatches builtins (__builtins__.isinstance)"),
     ("def type(x):\n    return bytes", "monkeypatches builtins (type)"),
@@ -203,6 +203,13 @@ def test_stripped_and_altered_metadata():
 ])
 def test_each_patch_is_flagged(code, flag):
     assert tamper_flags(_with_code(code), RELEASE) == [flag]
+
+
+def test_redefining_a_name_the_setup_cell_imported_from_tokbook_is_flagged():
+    release = nbformat.read(ROOT / "exercises" / "bpe" / "bpe.ipynb", as_version=4)
+    nb = copy.deepcopy(release)
+    _cell(nb, "get_stats").source = "def get_encoding(name):\n    return None"
+    assert tamper_flags(nb, release) == ["monkeypatches tokbook (get_encoding)"]
 
 
 def test_local_names_and_unparsable_cells_are_not_flagged():

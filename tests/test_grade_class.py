@@ -11,7 +11,6 @@ for every file it was given, and the output folder is walked for solution and hi
 
 from __future__ import annotations
 
-import copy
 import csv
 import html
 import io
@@ -26,7 +25,10 @@ import nbformat
 import pytest
 
 from tokbook.cli import main
+from tokbook.course.notebook import fill_solutions, model_solutions
+from tokbook.course.notebook import grade_id as _grade_id
 from tokbook.course.release import source_notebook
+from tokbook.course.settings import MAX_OUTPUT_CHARS
 
 ROOT = Path(__file__).resolve().parents[1]
 STEM = "utf8"
@@ -34,32 +36,17 @@ TIMEOUT = 2  # seconds per cell: bounds the looping submission
 
 SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
-SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
-TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, text_stats, repair_mojibake
-POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "text_stats": 2, "repair_mojibake": 2}
+SOLUTIONS = model_solutions(SOURCE)
+TASKS = list(SOLUTIONS)  # encode_codepoint, decode_strict, decode_replace, encoded_sizes, repair_mojibake
+POINTS = {"encode_codepoint": 3, "decode_strict": 3, "decode_replace": 3, "encoded_sizes": 3, "repair_mojibake": 2}
+MAX = sum(POINTS.values())
 PARTIAL = TASKS[:2]
 HUGE_LINES = 100  # lines of 1 MB printed by the noisy submission
 
 
-def _grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def _is_test(cell) -> bool:
-    return bool(cell.metadata.get("nbgrader", {}).get("grade"))
-
-
 def solve(tasks, replace: dict[str, str] | None = None, nb=None):
     """The release with the instructor's code in the solution cells of ``tasks`` (or ``replace``)."""
-    nb = copy.deepcopy(nb or RELEASE)
-    for cell in nb.cells:
-        gid = _grade_id(cell)
-        if replace and gid in replace:
-            cell.source = replace[gid]
-        elif gid in tasks and cell.metadata["nbgrader"].get("solution"):
-            cell.source = SOLUTIONS[gid]
-    return nb
+    return fill_solutions(nb or RELEASE, SOLUTIONS, tasks, replace)
 
 
 def _edited_and_deleted():
@@ -94,7 +81,7 @@ def _monkeypatching():
 
 def _incomplete():
     nb = solve(PARTIAL)
-    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("text_stats", "repair_mojibake")]
+    nb.cells = [c for c in nb.cells if _grade_id(c) not in ("encoded_sizes", "repair_mojibake")]
     return nb
 
 
@@ -112,7 +99,7 @@ CLASS: dict[str, bytes] = {
     "bob_utf8.ipynb": _text(solve(PARTIAL)),
     "carol_utf8.ipynb": _text(RELEASE),
     "dave_utf8.ipynb": _text(solve(TASKS, {"repair_mojibake": LOOP})),
-    "erin_utf8.ipynb": _text(solve(TASKS, {"text_stats": CRASH})),
+    "erin_utf8.ipynb": _text(solve(TASKS, {"encoded_sizes": CRASH})),
     "frank_utf8.ipynb": _text(_edited_and_deleted()),
     "gina_utf8.ipynb": _text(_stripped()),
     "hank_utf8.ipynb": _text(_monkeypatching()),
@@ -133,7 +120,7 @@ FULL = dict(POINTS)
 PART = {t: (POINTS[t] if t in PARTIAL else 0) for t in TASKS}
 ZERO = {t: 0 for t in TASKS}
 KILLED = "the kernel died while running the notebook (os._exit, a crash, or out of memory)"
-CUT = (HUGE_LINES * 1_000_001 - 20_000) / 1e6
+CUT = (HUGE_LINES * 1_000_001 - MAX_OUTPUT_CHARS) / 1e6
 
 # student -> (points per task, problem, flags)
 EXPECTED = {
@@ -151,7 +138,7 @@ EXPECTED = {
     "judy": (ZERO, "not UTF-8 (byte 0xff at offset 0); ask the student to save the notebook again from Jupyter", ""),
     "kim": (FULL, "", ""),
     "mia": (FULL, f"printed too much: {CUT:.1f} MB of output cut (graded normally)", ""),
-    "noah": (PART, "missing tasks: text_stats, repair_mojibake (their tests ran and scored 0)", ""),
+    "noah": (PART, "missing tasks: encoded_sizes, repair_mojibake (their tests ran and scored 0)", ""),
 }
 # problems listed in the summary that have no row of their own
 UNATTRIBUTED = {
@@ -209,7 +196,7 @@ def _rows(data: bytes) -> dict[str, dict[str, str]]:
 def test_the_csv_has_every_number_problem_and_flag(graded):
     text = graded["first_csv"].decode("utf-8")
     assert text.splitlines()[0] == ("student,assignment," + ",".join(TASKS) + ",total,max,late,problem,flags")
-    assert text.splitlines()[1] == "Points Possible,," + ",".join(str(POINTS[t]) for t in TASKS) + ",13,13,,,"
+    assert text.splitlines()[1] == "Points Possible,," + ",".join(str(POINTS[t]) for t in TASKS) + f",{MAX},{MAX},,,"
     rows = _rows(graded["first_csv"])
     assert sorted(rows) == sorted(EXPECTED)
     for student, (points, problem, flags) in EXPECTED.items():
@@ -217,7 +204,7 @@ def test_the_csv_has_every_number_problem_and_flag(graded):
         assert row["assignment"] == STEM
         assert {t: row[t] for t in TASKS} == {t: str(p) for t, p in points.items()}, student
         assert row["total"] == str(sum(points.values())), student
-        assert row["max"] == "13"
+        assert row["max"] == str(MAX)
         if isinstance(problem, re.Pattern):
             assert problem.fullmatch(row["problem"]), (student, row["problem"])
         else:
@@ -245,7 +232,7 @@ def test_every_row_has_offline_feedback(graded):
     out = graded["out"]
     for student, (points, problem, _) in EXPECTED.items():
         page = (out / "feedback" / STEM / f"{student}.html").read_text(encoding="utf-8")
-        assert f"Score: {sum(points.values())} / 13" in page, student
+        assert f"Score: {sum(points.values())} / {MAX}" in page, student
         assert not re.search(r"<script|<link|src=\"http|href=\"http|url\(http", page, re.I), student
         if not problem:
             assert "<td>test_encode_codepoint_hidden</td>" in page, student  # each test is listed
@@ -282,7 +269,7 @@ def test_the_zip_and_the_folder_give_the_same_grades(graded):
 
 def test_a_late_submission_is_the_only_one_graded(graded):
     assert "graded 1, reused 13" in graded["late_log"]
-    assert re.search(r"graded olga_utf8\.ipynb: 6/13", graded["late_log"])
+    assert re.search(rf"graded olga_utf8\.ipynb: 6/{MAX}", graded["late_log"])
     rows = _rows(graded["late_csv"])
     assert rows["olga"]["total"] == "6"
     before = graded["first_csv"].decode().splitlines()
@@ -346,7 +333,7 @@ def test_looping_submission_is_bounded(graded):
         (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--pattern", "(("],
          "not a valid regular expression"),
         (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--cache", "x/cache"],
-         "the cache holds the solutions: put it outside --out"),
+         "the cache holds the solutions: put it outside the output folder"),
     ],
 )
 def test_mistakes_are_explained(argv, message, tmp_path, monkeypatch):

@@ -31,6 +31,7 @@ import nbformat
 import pytest
 
 from tokbook.course.collect import collect, grade_ids
+from tokbook.course.notebook import fill_solutions, is_test, model_solutions, nbgrader_metadata
 from tokbook.course.release import source_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,20 +39,15 @@ STEMS = ["bpe", "utf8"]
 TOKBOOK = Path(sys.executable).parent / "tokbook"  # the installed console script
 SOURCE = source_notebook(ROOT / "solutions" / "utf8" / "utf8.md")
 RELEASE = nbformat.read(ROOT / "exercises" / "utf8" / "utf8.ipynb", as_version=4)
-SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
+SOLUTIONS = model_solutions(SOURCE)
+MAX = sum(nbgrader_metadata(c).get("points", 0) for c in RELEASE.cells if is_test(c))
 SIGNATURES = {stem: grade_ids(nbformat.read(ROOT / "exercises" / stem / f"{stem}.ipynb", as_version=4))
               for stem in STEMS}
 
 
 def solved(n_tasks: int) -> bytes:
     """The UTF-8 release with the model answer in its first ``n_tasks`` tasks."""
-    nb = copy.deepcopy(RELEASE)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in list(SOLUTIONS)[:n_tasks]:
-            cell.source = SOLUTIONS[gid]
-    return nbformat.writes(nb).encode("utf-8")
+    return nbformat.writes(fill_solutions(RELEASE, SOLUTIONS, list(SOLUTIONS)[:n_tasks])).encode("utf-8")
 
 
 TWO, THREE = solved(2), solved(3)
@@ -211,7 +207,7 @@ def accounted(log: str, files: int) -> tuple[int, int, int, int]:
 
 def rows(out: Path) -> dict[str, tuple[str, str]]:
     table = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text(encoding="utf-8"))))
-    assert table[0]["student"] == "Points Possible" and table[0]["total"] == "13"
+    assert table[0]["student"] == "Points Possible" and table[0]["total"] == f"{MAX:g}"
     return {r["student"]: (r["total"], r["late"]) for r in table[1:]}
 
 

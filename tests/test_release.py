@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 import pytest
 
 from tokbook.course.release import ExerciseSourceError, release, source_notebook

@@ -17,8 +17,10 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from tokbook.bpe import PATTERNS, Tokenizer
+from tokbook.bpe.textfile import read_blocks
 from tokbook.encodings import ENCODING_NAMES
 
 
@@ -26,37 +28,86 @@ def _load_model(name: str) -> Tokenizer:
     if name in ENCODING_NAMES:
         return Tokenizer.from_tiktoken(name)
     path = Path(name)
-    if not path.is_file():
+    if not path.exists():
         raise SystemExit(
             f"tokbook: no model {name!r}: give a file written by `tokbook bpe train` "
             f"or one of {', '.join(ENCODING_NAMES)}"
         )
+    _check_input(path, "model")
     try:
         return Tokenizer.load(path)
-    except ValueError as exc:
-        raise SystemExit(f"tokbook: {exc}") from None
+    except (OSError, ValueError) as exc:
+        raise _read_failed(path, exc) from None
 
 
-def _lines(path: Path) -> Iterator[str]:
-    if not path.is_file():
-        raise SystemExit(f"tokbook: no input file {path}")
+def _check_input(path: Path, what: str) -> None:
+    """Refuse, in one line, an input path that is missing or a directory."""
+    if path.is_dir():
+        raise SystemExit(f"tokbook: {path} is a directory; give the {what} file")
+    if not path.exists():
+        raise SystemExit(f"tokbook: no {what} file {path}")
+
+
+def _check_output(path: Path) -> None:
+    """Refuse, before any work, an output path that cannot be a new or existing file."""
+    if path.is_dir():
+        raise SystemExit(f"tokbook: --out {path} is a directory; give a file name, such as {path / 'out.json'}")
+    if not path.parent.is_dir():
+        raise SystemExit(f"tokbook: cannot write {path}: there is no folder {path.parent}")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise SystemExit(f"tokbook: cannot write {path}: Permission denied")
+
+
+def _read_failed(path: Path, exc: Exception) -> SystemExit:
+    """The one-line message for an input file that could not be read (OSError) or is not what
+    it should be (ValueError, whose message already names the file: not UTF-8, not a model)."""
+    if isinstance(exc, OSError):
+        return SystemExit(f"tokbook: cannot read {path}: {exc.strerror or exc}")
+    return SystemExit(f"tokbook: {exc}")
+
+
+def _write_failed(path: Path, exc: OSError) -> SystemExit:
+    return SystemExit(f"tokbook: cannot write {path}: {exc.strerror or exc}")
+
+
+def _blocks(path: Path) -> Iterator[str]:
+    """The text of an input file, in blocks; a bad file ends the command with one line."""
+    _check_input(path, "input")
     try:
-        with open(path, encoding="utf-8", newline="") as f:  # newline="" keeps \r\n as it is
-            yield from f
-    except UnicodeDecodeError as exc:
-        raise SystemExit(f"tokbook: {path} is not UTF-8 text ({exc})") from None
+        yield from read_blocks(path)
+    except (OSError, ValueError) as exc:
+        raise _read_failed(path, exc) from None
 
 
 def _train(args: argparse.Namespace) -> int:
-    if not args.corpus.is_file():
-        raise SystemExit(f"tokbook: no training file {args.corpus}")
+    specials = list(dict.fromkeys(args.special or []))
+    if args.vocab_size < 256 + len(specials):
+        held = "the 256 single bytes" + (f" and {len(specials)} special token{'s' * (len(specials) > 1)}"
+                                          if specials else "")
+        raise SystemExit(f"tokbook: --vocab-size must be at least {256 + len(specials)} ({held}), got {args.vocab_size}")
+    if args.workers is not None and args.workers < 1:
+        raise SystemExit(f"tokbook: --workers must be at least 1, got {args.workers}")
     pattern = None if args.pattern == "none" else args.pattern
-    tok = Tokenizer(pattern=pattern, special_tokens=args.special or None)
+    try:
+        tok = Tokenizer(pattern=pattern, special_tokens=specials or None)
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"tokbook: --special: {exc}") from None
+    _check_output(args.out)
+    _check_input(args.corpus, "training")
+    if args.corpus.is_file() and args.corpus.stat().st_size == 0:
+        raise SystemExit(f"tokbook: the training file {args.corpus} is empty: there is nothing to learn from")
     started = time.perf_counter()
-    tok.train(args.corpus, args.vocab_size, verbose=not args.quiet, workers=args.workers)
-    tok.save(args.out)
+    try:
+        tok.train(args.corpus, args.vocab_size - len(specials), verbose=not args.quiet, workers=args.workers)
+    except (OSError, ValueError) as exc:
+        raise _read_failed(args.corpus, exc) from None
+    try:
+        tok.save(args.out)
+    except OSError as exc:
+        raise _write_failed(args.out, exc) from None
     print(
-        f"trained {len(tok.vocab)} tokens ({len(tok.merges)} merges, {len(tok.special_tokens)} special) "
+        f"trained {len(tok.vocab) + len(tok.special_tokens)} tokens ({len(tok.merges)} merges, "
+        f"{len(tok.special_tokens)} special) "
         f"in {time.perf_counter() - started:.1f} s; saved to {args.out}",
         file=sys.stderr,
     )
@@ -70,25 +121,40 @@ def _special_options(args: argparse.Namespace) -> dict:
 
 def _encode(args: argparse.Namespace) -> int:
     tok = _load_model(args.model)
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    _check_input(args.input, "input")
+    if not args.out:
+        _write_ids(tok, args, sys.stdout)
+        return 0
+    _check_output(args.out)
     try:
-        line: list[str] = []
-        for token_id in tok.encode_iterable(_lines(args.input), **_special_options(args)):
-            line.append(str(token_id))
-            if len(line) == 32:
-                out.write(" ".join(line) + "\n")
-                line = []
-        if line:
-            out.write(" ".join(line) + "\n")
-    finally:
-        if args.out:
+        out = open(args.out, "w", encoding="utf-8")
+    except OSError as exc:
+        raise _write_failed(args.out, exc) from None
+    with out:
+        try:
+            _write_ids(tok, args, out)
+        except SystemExit:  # the input turned out bad: leave no half-written file
             out.close()
+            args.out.unlink()
+            raise
     return 0
+
+
+def _write_ids(tok: Tokenizer, args: argparse.Namespace, out: TextIO) -> None:
+    """Write the ids of the input file, 32 to a line."""
+    line: list[str] = []
+    for token_id in tok.encode_iterable(_blocks(args.input), **_special_options(args)):
+        line.append(str(token_id))
+        if len(line) == 32:
+            out.write(" ".join(line) + "\n")
+            line = []
+    if line:
+        out.write(" ".join(line) + "\n")
 
 
 def _stats(args: argparse.Namespace) -> int:
     tok = _load_model(args.model)
-    n_tokens = sum(1 for _ in tok.encode_iterable(_lines(args.input), **_special_options(args)))
+    n_tokens = sum(1 for _ in tok.encode_iterable(_blocks(args.input), **_special_options(args)))
     n_bytes = args.input.stat().st_size
     ratio = n_bytes / n_tokens if n_tokens else float("nan")
     print(f"{args.input}: {n_bytes} bytes, {n_tokens} tokens, {ratio:.3f} bytes per token")
@@ -121,7 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = actions.add_parser("train", help="learn a vocabulary from a UTF-8 text file")
     train.add_argument("corpus", type=Path, help="UTF-8 text file to learn from")
-    train.add_argument("--vocab-size", type=int, required=True, help="tokens in the vocabulary, >= 256")
+    train.add_argument("--vocab-size", type=int, required=True,
+                       help="tokens in the vocabulary, special tokens included (at least 256 + their number)")
     train.add_argument("--out", type=Path, required=True, help="where to save the tokenizer (JSON)")
     train.add_argument("--pattern", choices=[*PATTERNS, "none"], default="o200k_base",
                        help="pre-tokenization split pattern (default: o200k_base)")
@@ -179,8 +246,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "bpe" and args.action == "train" and args.vocab_size < 256:
-        raise SystemExit("tokbook: --vocab-size must be at least 256 (the single bytes)")
     try:
         return args.run(args)
     except BrokenPipeError:  # the reader went away (`tokbook bpe encode ... | head`)

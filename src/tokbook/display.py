@@ -17,20 +17,28 @@ byte-level BPE merges bytes, not characters:
 '<0xC3>'
 
 :func:`show_tokens` and :func:`compare_tokens` return objects that Jupyter displays as coloured
-HTML (the token id is in each token's tooltip); :func:`token_table` returns a Markdown table.
+HTML (the token id is in each token's tooltip); :func:`token_table` returns a Markdown table;
+:func:`check_mark` spells the result of a check for a table's yes/no column;
+:func:`exercise_tasks` lists the tasks of an exercise notebook, so a chapter never restates them.
 Neither needs IPython: they use Jupyter's ``_repr_html_`` / ``_repr_markdown_`` protocol.
 """
 
 from __future__ import annotations
 
 import html
+import json
+import os
+import re
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import AbstractSet, Any, Literal
+from pathlib import Path
+from typing import Any
+
+from tokbook.encodings import SpecialArg
 
 __all__ = [
-    "HTMLView", "MarkdownView", "compare_tokens", "markdown_table", "show_tokens", "token_label",
-    "token_table",
+    "CHECK_FAILED", "HTMLView", "MarkdownView", "check_mark", "compare_tokens", "exercise_tasks",
+    "markdown_table", "show_tokens", "token_label", "token_table",
 ]
 
 # Whitespace characters and the visible symbol each one is shown as.
@@ -41,7 +49,9 @@ PALETTE = ("#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#ffc6ff", "#fdffb6")
 
 _SURROGATE_ESCAPE_BASE = 0xDC00  # "surrogateescape" decodes an invalid byte b as chr(0xDC00 + b)
 
-SpecialArg = AbstractSet[str] | Literal["all"]
+# What a check column shows for a comparison that does not hold. The chapters also assert every
+# check they show, and the book's tests fail on any built page that contains this marker.
+CHECK_FAILED = "✗ NO"
 
 
 @dataclass(frozen=True)
@@ -234,6 +244,24 @@ def token_table(
     return MarkdownView("\n".join(lines))
 
 
+def check_mark(ok: bool) -> str:
+    """Return ``"yes"`` for a check that holds and :data:`CHECK_FAILED` for one that does not.
+
+    Use it for the yes/no column of a table that compares two implementations, and assert the
+    same checks in the cell, so that a failed comparison fails the build instead of printing.
+
+    >>> check_mark(True), check_mark(False)
+    ('yes', '✗ NO')
+    >>> check_mark("yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: check_mark() takes the result of a comparison (a bool), got str
+    """
+    if not isinstance(ok, bool):
+        raise TypeError(f"check_mark() takes the result of a comparison (a bool), got {type(ok).__name__}")
+    return "yes" if ok else CHECK_FAILED
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> MarkdownView:
     """Return a Markdown table; numbers are right-aligned, other columns left-aligned.
 
@@ -264,3 +292,35 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> M
     lines.append("| " + " | ".join("---:" if num else ":---" for num in numeric) + " |")
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return MarkdownView("\n".join(lines))
+
+
+_TASK_HEADING = re.compile(r"##\s+Task\s+\d+\s*:\s*(.+)")
+_DEF = re.compile(r"^def\s+(\w+\(.*?\))", re.M | re.S)
+
+
+def exercise_tasks(notebook: str | os.PathLike) -> MarkdownView:
+    """Return a numbered Markdown list of an exercise notebook's tasks, read from the notebook.
+
+    Each task starts at a Markdown cell whose first line is a heading ``## Task N: title``; the
+    list gives each title and the first function the task's code cells define, so a chapter that
+    shows it always matches the notebook.
+    """
+    path = Path(notebook)
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ValueError(f"cannot read the cells of notebook {path} ({exc}); pass the path of an .ipynb file") from exc
+    tasks: list[list[str]] = []  # [title, signature or ""]
+    for cell in cells:
+        source = "".join(cell.get("source", ""))
+        lines = source.strip().splitlines()
+        match = _TASK_HEADING.fullmatch(lines[0].strip()) if cell.get("cell_type") == "markdown" and lines else None
+        if match:
+            tasks.append([match.group(1).strip(), ""])
+        elif tasks and not tasks[-1][1] and cell.get("cell_type") == "code" and (found := _DEF.search(source)):
+            tasks[-1][1] = " ".join(found.group(1).split())
+    if not tasks:
+        raise ValueError(f"{path} has no Markdown heading '## Task N: title'; is it an exercise notebook?")
+    return MarkdownView("\n".join(
+        f"{n}. {title}" + (f": `{signature}`" if signature else "") for n, (title, signature) in enumerate(tasks, 1)
+    ))

@@ -31,10 +31,13 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
+from typing import AbstractSet, Literal
 
 import tiktoken
 
-__all__ = ["ENCODING_NAMES", "VocabularyFileError", "get_encoding", "mergeable_ranks", "read_verified"]
+__all__ = [
+    "ENCODING_NAMES", "PATTERNS", "SpecialArg", "VocabularyFileError", "get_encoding", "mergeable_ranks", "read_verified",
+]
 
 ENDOFTEXT = "<|endoftext|>"
 FIM_PREFIX = "<|fim_prefix|>"
@@ -78,7 +81,12 @@ _SPECIAL_TOKENS = {
     "o200k_base": {ENDOFTEXT: 199999, ENDOFPROMPT: 200018},
 }
 
-_PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k_base": CL100K_PATTERN, "o200k_base": O200K_PATTERN}
+#: Split patterns by name: those of GPT-2, GPT-4 (cl100k_base) and GPT-4o (o200k_base).
+PATTERNS = {"gpt2": GPT2_PATTERN, "cl100k_base": CL100K_PATTERN, "o200k_base": O200K_PATTERN}
+
+#: What ``allowed_special`` and ``disallowed_special`` accept, as in tiktoken: a set of special
+#: tokens, or ``"all"``.
+SpecialArg = AbstractSet[str] | Literal["all"]
 
 ENCODING_NAMES: tuple[str, ...] = tuple(_FILES)
 
@@ -194,7 +202,7 @@ def _cached_encoding(name: str) -> tiktoken.Encoding:
     special = _SPECIAL_TOKENS[name]
     return tiktoken.Encoding(
         name=name,
-        pat_str=_PATTERNS[name],
+        pat_str=PATTERNS[name],
         mergeable_ranks=ranks,
         special_tokens=special,
         # tiktoken checks gpt2's size against this number, as its own gpt2 definition does.

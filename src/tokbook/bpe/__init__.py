@@ -11,6 +11,7 @@ Each job has its own module:
   pattern and special tokens; it trains, encodes like ``tiktoken.Encoding``, decodes, and is
   built from a real vocabulary with :meth:`Tokenizer.from_ranks` / :meth:`Tokenizer.from_tiktoken`.
 - :mod:`~tokbook.bpe.saving`: the versioned, readable JSON file of ``save`` / ``load``.
+- :mod:`~tokbook.bpe.textfile`: reading a UTF-8 file in blocks, with errors that name the byte.
 
 >>> tok = Tokenizer()
 >>> tok.train("aaabdaaabac", 259)

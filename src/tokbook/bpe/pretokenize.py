@@ -19,11 +19,7 @@ from tokbook import encodings
 __all__ = ["PATTERNS", "ascii_pattern", "cut_at_line_ends", "special_regex", "splitter"]
 
 #: Split patterns by name: those of GPT-2, GPT-4 (cl100k_base) and GPT-4o (o200k_base).
-PATTERNS = {
-    "gpt2": encodings.GPT2_PATTERN,
-    "cl100k_base": encodings.CL100K_PATTERN,
-    "o200k_base": encodings.O200K_PATTERN,
-}
+PATTERNS = encodings.PATTERNS
 
 # On ASCII text the built-in patterns can run on the standard ``re`` engine, about twice as fast
 # as ``regex``: each Unicode class is replaced by its ASCII members (regex's ``\s`` is White_Space,

@@ -12,18 +12,16 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from typing import AbstractSet, Literal
 
 from tokbook import encodings
 from tokbook.bpe import saving, training
 from tokbook.bpe.merging import byte_pair_merge
 from tokbook.bpe.pretokenize import PATTERNS, special_regex, splitter
+from tokbook.encodings import SpecialArg
 
 __all__ = ["Tokenizer", "SpecialArg"]
 
 _CACHE_LIMIT = 1 << 18  # pre-tokens remembered by an encoder before its cache is cleared
-
-SpecialArg = AbstractSet[str] | Literal["all"]
 
 
 class Tokenizer:

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import heapq
 import os
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import regex
 
-from tokbook.bpe.merging import merge
 from tokbook.bpe.pretokenize import PATTERNS, cut_at_line_ends, special_regex
+from tokbook.bpe.textfile import read_blocks
 
 __all__ = ["SEGMENT_CHARS", "segments", "count_pretokens", "train_merges"]
 
@@ -33,7 +33,8 @@ def segments(source: str | Iterable[str] | os.PathLike, pattern: str | None,
     """Yield the training text as segments that can be pre-tokenized independently.
 
     ``source`` is a string, an iterable of strings (documents) or the path of a UTF-8 file (read
-    in blocks). Special tokens are cut out. For the built-in patterns, long texts are also cut
+    in blocks, as it is: ``\\r\\n`` stays; see :func:`~tokbook.bpe.textfile.read_blocks` for
+    its errors). Special tokens are cut out. For the built-in patterns, long texts are also cut
     where the encoder cuts (:func:`~tokbook.bpe.pretokenize.cut_at_line_ends`), which changes
     no pre-token; other patterns are only cut at special tokens and between documents.
     """
@@ -51,16 +52,13 @@ def segments(source: str | Iterable[str] | os.PathLike, pattern: str | None,
 
 
 def _file_segments(path: Path, pattern: str | None, specials: frozenset[str]) -> Iterator[str]:
-    if not path.is_file():
-        raise FileNotFoundError(f"no training file at {path}")
     carry = ""
-    with open(path, encoding="utf-8") as f:
-        while block := f.read(SEGMENT_CHARS):
-            text = carry + block
-            # Keep back what follows the last safe cut (and any unfinished special token).
-            cut = len(text) - len(cut_at_line_ends(text)[-1]) if pattern in PATTERNS.values() else 0
-            yield from _cut(text[:cut], pattern, specials)
-            carry = text[cut:]
+    for block in read_blocks(path, SEGMENT_CHARS):
+        text = carry + block
+        # Keep back what follows the last safe cut (and any unfinished special token).
+        cut = len(text) - len(cut_at_line_ends(text)[-1]) if pattern in PATTERNS.values() else 0
+        yield from _cut(text[:cut], pattern, specials)
+        carry = text[cut:]
     yield from _cut(carry, pattern, specials)
 
 
@@ -119,41 +117,45 @@ def count_pretokens(source: str | Iterable[str] | os.PathLike, pattern: str | No
     return counts
 
 
-class _Greater:
-    """Orders values in reverse, so that a min-heap pops the greatest first."""
+def _reversed_order(token: bytes) -> tuple[int, ...]:
+    """A key that sorts byte strings in reverse: greater bytes give a smaller key, so that a
+    min-heap pops the greatest first (the terminator 256 puts a prefix after its extensions).
 
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def __lt__(self, other: "_Greater") -> bool:
-        return self.value > other.value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Greater) and self.value == other.value
+    >>> sorted([b"a", b"ab", b"b"], key=_reversed_order)
+    [b'b', b'ab', b'a']
+    """
+    return (*(255 - x for x in token), 256)
 
 
 def train_merges(counts: Mapping[str, int], vocab_size: int, *, verbose: bool = False
                   ) -> tuple[dict[int, bytes], dict[tuple[int, int], int]]:
     """Merge until the vocabulary has ``vocab_size`` tokens (or no pair is left), from pre-token
-    counts, updating the pair counts incrementally after each merge."""
+    counts.
+
+    Pair counts are kept up to date, not recounted: where a merge of ``(a, b)`` into ``m``
+    happens inside a pre-token, the pairs ``(left, a)`` and ``(b, right)`` with its neighbours
+    lose that pre-token's count and ``(left, m)`` and ``(m, right)`` gain it, and the pre-token's
+    list of ids is edited in place. Only the pre-tokens that hold the pair are visited.
+    """
     vocab = {i: bytes([i]) for i in range(256)}
     by_bytes = {token: i for i, token in vocab.items()}
+    order = {i: _reversed_order(token) for i, token in vocab.items()}
     words = [list(piece.encode("utf-8")) for piece in counts]
     freqs = list(counts.values())
 
     stats: dict[tuple[int, int], int] = {}
-    where: dict[tuple[int, int], set[int]] = {}
+    where: defaultdict[tuple[int, int], set[int]] = defaultdict(set)  # pair -> pre-tokens that may hold it
     for w, (word, freq) in enumerate(zip(words, freqs)):
         for pair in zip(word, word[1:]):
             stats[pair] = stats.get(pair, 0) + freq
-            where.setdefault(pair, set()).add(w)
+            where[pair].add(w)
 
-    def entry(pair):
-        return (-stats[pair], _Greater((vocab[pair[0]], vocab[pair[1]])), pair)
-
-    heap = [entry(pair) for pair in stats]
+    # Heap entries: (-count, order of the left bytes, order of the right bytes, pair), so the
+    # smallest entry is the most frequent pair, ties to the greater bytes. A pair's count only
+    # grows in the merge that creates its newer id, which pushes it; afterwards it only falls.
+    # So no entry's count is below its pair's count, and an entry that is out of date is pushed
+    # again, with the right count, when it reaches the top (no push for every decrease).
+    heap = [(-count, order[a], order[b], (a, b)) for (a, b), count in stats.items()]
     heapq.heapify(heap)
 
     progress = None
@@ -163,40 +165,78 @@ def train_merges(counts: Mapping[str, int], vocab_size: int, *, verbose: bool = 
         progress = tqdm(total=vocab_size - len(vocab), unit="token", desc="training BPE")
     merges: dict[tuple[int, int], int] = {}
     while len(vocab) < vocab_size and heap:
-        neg, _, pair = heapq.heappop(heap)
-        if stats.get(pair, 0) != -neg or -neg <= 0:
-            continue  # a stale entry: the count changed after it was pushed
-        token = vocab[pair[0]] + vocab[pair[1]]
+        neg, key_a, key_b, pair = heapq.heappop(heap)
+        count = stats.get(pair, 0)
+        if count != -neg:
+            if count > 0:
+                heapq.heappush(heap, (-count, key_a, key_b, pair))
+            continue
+        a, b = pair
+        token = vocab[a] + vocab[b]
         # Two different pairs can spell the same bytes ("a"+"bc", "ab"+"c"): reuse the id then.
         idx = by_bytes.get(token, len(vocab))
         merges[pair] = idx
         vocab[idx] = by_bytes[token] = token
-        a, b = pair
-        changed: dict[tuple[int, int], int] = {}
-        for w in where.pop(pair):
-            word = words[w]
-            if len(word) < 2:
-                continue
-            freq = freqs[w]
-            new = merge(word, pair, idx) if a in word else word
-            if len(new) == len(word):
-                continue
-            for p in zip(word, word[1:]):
-                changed[p] = changed.get(p, 0) - freq
-            for p in zip(new, new[1:]):
-                changed[p] = changed.get(p, 0) + freq
-                where.setdefault(p, set()).add(w)
-            words[w] = new
-        for p, delta in changed.items():
-            if delta:
-                stats[p] = stats.get(p, 0) + delta
-                if stats[p] > 0:
-                    heapq.heappush(heap, entry(p))
-                else:
-                    del stats[p]
-        stats.pop(pair, None)
+        order[idx] = _reversed_order(token)
+        changes = _merge_in_place(pair, idx, where.pop(pair), words, freqs, where)
+        del stats[pair]
+        for p, delta in changes.items():
+            count = stats.get(p, 0) + delta
+            if count > 0:
+                stats[p] = count
+                if delta > 0:
+                    heapq.heappush(heap, (-count, order[p[0]], order[p[1]], p))
+            else:
+                stats.pop(p, None)
+                where.pop(p, None)
         if progress is not None:
             progress.update(len(vocab) - 256 - progress.n)
     if progress is not None:
         progress.close()
     return vocab, merges
+
+
+def _merge_in_place(pair: tuple[int, int], idx: int, holders: Iterable[int], words: list[list[int]],
+                    freqs: list[int], where: defaultdict[tuple[int, int], set[int]]) -> dict[tuple[int, int], int]:
+    """Replace ``pair`` by ``idx`` in the pre-tokens ``holders`` (left to right, without overlap),
+    editing each list of ids in place; return how the count of each neighbouring pair changes,
+    and record in ``where`` the pre-tokens that now hold a pair with ``idx``.
+
+    >>> words, where = [[1, 2, 1, 2, 3]], defaultdict(set)
+    >>> _merge_in_place((1, 2), 9, [0], words, [10], where)
+    {(2, 1): -10, (9, 1): 0, (9, 9): 10, (2, 3): -10, (9, 3): 10}
+    >>> words, sorted(where)
+    ([[9, 9, 3]], [(9, 1), (9, 3), (9, 9)])
+    """
+    a, b = pair
+    changes: dict[tuple[int, int], int] = {}
+    get = changes.get
+    for w in holders:
+        word, freq = words[w], freqs[w]
+        last = len(word) - 1  # an occurrence starts before the last id
+        i = 0
+        while True:
+            try:
+                i = word.index(a, i, last)
+            except ValueError:
+                break
+            if word[i + 1] != b:
+                i += 1
+                continue
+            # Neighbours are read after the previous occurrence was merged, so in a run such
+            # as "aaaa" the left neighbour of the second "aa" is already the new token.
+            if i:
+                left = word[i - 1]
+                changes[left, a] = get((left, a), 0) - freq
+                changes[left, idx] = get((left, idx), 0) + freq
+                where[left, idx].add(w)
+            if i + 2 <= last:
+                right = word[i + 2]
+                changes[b, right] = get((b, right), 0) - freq
+                changes[idx, right] = get((idx, right), 0) + freq
+                where[idx, right].add(w)
+            word[i] = idx
+            del word[i + 1]
+            last -= 1
+            i += 1
+    return changes

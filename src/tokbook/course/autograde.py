@@ -31,36 +31,20 @@ from pathlib import Path
 import nbformat
 
 from tokbook.course.nbgrader_app import nbgrader_env, run_nbgrader
+from tokbook.course.notebook import tasks_and_points
 from tokbook.course.release import source_notebook
+from tokbook.course.settings import write_course_config
 
-__all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise"]
+__all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise", "wall_limit"]
 
 #: Bumped when grading changes in a way that should invalidate cached results.
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"
 
-#: Longest text kept of one cell's outputs in the graded notebook (the rest is cut).
-MAX_OUTPUT_CHARS = 20_000
+#: Course id of the courses that grading builds for itself.
+COURSE_ID = "tokbook-grade"
 
-_CONFIG = """\
-# Written by tokbook grade: a batch of submissions, graded in a course of their own.
-from tokbook.course.settings import grading_config
-from tokbook.course.output_limit import LimitOutputChars
-
-c = get_config()  # noqa: F821
-c.merge(grading_config())
-c.CourseDirectory.course_id = "tokbook-grade"
-c.Execute.timeout = {timeout!r}
-c.LimitOutput.max_lines = 1000
-c.LimitOutputChars.max_chars = {max_chars!r}
-# nbgrader's own preprocessors, then ours, which cuts long outputs (nbgrader's counts lines only).
-from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
-c.Autograde.autograde_preprocessors = [
-    Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
-    CheckCellMetadata, LimitOutputChars,
-]
-"""
+#: How much of the end of nbgrader's log is read to diagnose a failed run.
+LOG_TAIL_BYTES = 20_000
 
 
 @dataclass
@@ -87,22 +71,6 @@ class Exercise:
         return nbformat.read(self.course / "release" / self.stem / f"{self.stem}.ipynb", as_version=4)
 
 
-def _tasks_of(source: nbformat.NotebookNode) -> tuple[dict[str, list[str]], dict[str, float]]:
-    """Each test cell belongs to the solution cell above it (or is a task of its own)."""
-    tasks: dict[str, list[str]] = {}
-    points: dict[str, float] = {}
-    task = None
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            task = meta["grade_id"]
-        if meta.get("grade"):
-            owner = task or meta["grade_id"]
-            tasks.setdefault(owner, []).append(meta["grade_id"])
-            points[meta["grade_id"]] = float(meta.get("points", 0))
-    return tasks, points
-
-
 def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
     """Return the exercise ``solutions/<stem>/<stem>.md`` of ``root``, its template course in ``cache``.
 
@@ -117,11 +85,7 @@ def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
         shutil.rmtree(course, ignore_errors=True)
         (course / "source" / stem).mkdir(parents=True)
         nbformat.write(source_notebook(md), course / "source" / stem / f"{stem}.ipynb")
-        (course / "nbgrader_config.py").write_text(
-            "from tokbook.course.settings import grading_config\n"
-            "c = get_config()  # noqa: F821\nc.merge(grading_config())\n"
-            'c.CourseDirectory.course_id = "tokbook-grade"\n'
-        )
+        write_course_config(course, COURSE_ID)
         done = run_nbgrader(["generate_assignment", stem, "--force"], cwd=course, timeout=600)
         if done.returncode != 0 or not (course / "gradebook.db").is_file():
             raise RuntimeError(
@@ -130,7 +94,7 @@ def prepare_exercise(root: Path, stem: str, cache: Path) -> Exercise:
             )
         ready.write_text(key)
     source = nbformat.read(course / "source" / stem / f"{stem}.ipynb", as_version=4)
-    tasks, points = _tasks_of(source)
+    tasks, points = tasks_and_points(source)
     code_cells = sum(c.cell_type == "code" for c in source.cells)
     return Exercise(stem, key, course, tasks, points, code_cells)
 
@@ -201,7 +165,12 @@ def _why_it_failed(log: str, returncode: int) -> str:
 
 
 def _read_scores(course: Path, stem: str, students: list[str]) -> dict[str, dict[str, float]]:
-    """Test cell scores of each student the gradebook has a graded submission of."""
+    """Test cell scores of each student whose submission nbgrader finished grading.
+
+    nbgrader enters a submission in the gradebook before it runs it, and sets each test cell's
+    ``auto_score`` only after the whole notebook ran; a student whose run was killed half way
+    has test cells without one, and is not graded.
+    """
     from nbgrader.api import Gradebook, MissingEntry
 
     scores = {}
@@ -210,6 +179,8 @@ def _read_scores(course: Path, stem: str, students: list[str]) -> dict[str, dict
             try:
                 nb = gb.find_submission_notebook(stem, stem, student)
             except MissingEntry:
+                continue
+            if any(g.auto_score is None and g.cell_type == "code" for g in nb.grades):
                 continue
             scores[student] = {g.name: float(g.score or 0) for g in nb.grades}
     return scores
@@ -228,7 +199,7 @@ def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeo
     course.mkdir(parents=True, exist_ok=True)
     shutil.copytree(exercise.course / "source", course / "source")
     shutil.copy2(exercise.course / "gradebook.db", course / "gradebook.db")
-    (course / "nbgrader_config.py").write_text(_CONFIG.format(timeout=timeout, max_chars=MAX_OUTPUT_CHARS))
+    write_course_config(course, COURSE_ID, timeout=timeout)
     students = [f"s{i:05d}" for i in range(len(notebooks))]
     for student, data in zip(students, notebooks):
         target = course / "submitted" / student / stem / f"{stem}.ipynb"
@@ -258,12 +229,21 @@ def _run_nbgrader(course: Path, stem: str, *, memory_mb: int, wall_seconds: floa
             except (ProcessLookupError, PermissionError):
                 pass
     with open(log_path, "rb") as log:
-        log.seek(max(0, log_path.stat().st_size - 20_000))
+        log.seek(max(0, log_path.stat().st_size - LOG_TAIL_BYTES))
         log_tail = log.read().decode("utf-8", errors="replace")
     if "Exception while loading config file" in log_tail:
         # nbgrader goes on with its defaults (no timeout, no restored test cells): never grade so.
         raise RuntimeError(f"nbgrader could not read the grading configuration:\n{log_tail[-3000:]}")
     return proc.returncode, killed, log_tail
+
+
+def wall_limit(exercise: Exercise, notebooks: int, timeout: float) -> float:
+    """Seconds one nbgrader run of ``notebooks`` submissions may take before it is killed.
+
+    A backstop behind the cell timeout: room for nbgrader to start, and for every code cell of
+    every notebook (and the restored test cells) to run into ``timeout``.
+    """
+    return 60 + notebooks * (30 + timeout * (exercise.code_cells + 2))
 
 
 def _count(n: int) -> str:
@@ -280,7 +260,7 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
     """
     stem = exercise.stem
     started = time.monotonic()
-    wall_seconds = 60 + len(notebooks) * (30 + timeout * (exercise.code_cells + 2))
+    wall_seconds = wall_limit(exercise, len(notebooks), timeout)
     try:
         students = _make_course(exercise, notebooks, course, timeout)
         returncode, killed, log_tail = _run_nbgrader(course, stem, memory_mb=memory_mb, wall_seconds=wall_seconds)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from tokbook.course.layouts import DEFAULT_PATTERN, LAYOUTS, Found, compile_pattern, recognise
+from tokbook.course.notebook import grade_id
 
 __all__ = ["DEFAULT_PATTERN", "MAX_NOTEBOOK_BYTES", "Collection", "Problem", "Submission", "collect",
            "compile_pattern", "grade_ids", "looked_for"]
@@ -85,13 +86,8 @@ class _Entry:
 
 def grade_ids(notebook: dict) -> set[str]:
     """The nbgrader grade ids of a notebook's cells (a parsed ``.ipynb``, as a dict or NotebookNode)."""
-    ids = set()
-    for cell in notebook.get("cells", []) if isinstance(notebook, dict) else []:
-        meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
-        nbgrader = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-        if isinstance(nbgrader, dict) and isinstance(nbgrader.get("grade_id"), str):
-            ids.add(nbgrader["grade_id"])
-    return ids
+    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
+    return {grade_id(cell) for cell in cells if isinstance(cell, dict)} - {None}
 
 
 def _exercise_of(path: Path, signatures: dict[str, set[str]]) -> str:

@@ -21,6 +21,8 @@ import re
 
 from nbformat import NotebookNode
 
+from tokbook.course.notebook import grade_id as grade_id_of
+from tokbook.course.notebook import is_solution, nbgrader_metadata
 from tokbook.course.report import fmt
 
 __all__ = ["FEEDBACK_KINDS", "feedback_page"]
@@ -93,14 +95,13 @@ def _summary(notebook: NotebookNode, cell_points: dict[str, float], cell_max: di
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
-        meta = cell.metadata.get("nbgrader", {})
-        grade_id = meta.get("grade_id")
+        grade_id = grade_id_of(cell)
         if grade_id in cell_max:
             got, of = cell_points.get(grade_id, 0.0), cell_max[grade_id]
             why = "passed" if got >= of else _cut(_why(cell))
             rows.append(f"<tr><td>{html.escape(grade_id)}</td><td class=num>{fmt(got)}</td>"
                         f"<td class=num>{fmt(of)}</td><td><pre>{why}</pre></td></tr>")
-        elif meta.get("solution") or not meta:
+        elif is_solution(cell) or not nbgrader_metadata(cell):
             mine.append(f'<div class="cell"><pre>{_cut(_source(cell))}</pre>' + "".join(_outputs(cell)) + "</div>")
     return [
         "<h2>Tests</h2>",
@@ -119,7 +120,7 @@ def _whole(notebook: NotebookNode, cell_points: dict[str, float], cell_max: dict
             continue
         if cell.cell_type != "code":
             continue
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        grade_id = grade_id_of(cell)
         if grade_id in cell_max:
             got, of = cell_points.get(grade_id, 0.0), cell_max[grade_id]
             css = "full" if got >= of else "zero" if got <= 0 else "part"

@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -43,11 +43,13 @@ import jupytext
 import nbformat
 
 from tokbook.course.autograde import Exercise, autograde, prepare_exercise, result_key
-from tokbook.course.collect import Collection, Submission, collect, looked_for
+from tokbook.course.collect import Collection, Problem, Submission, collect, looked_for
 from tokbook.course.feedback import FEEDBACK_KINDS, feedback_page
 from tokbook.course.layouts import LAYOUTS
+from tokbook.course.notebook import grade_id, is_solution
 from tokbook.course.report import fmt, write_csv, write_summary
-from tokbook.course.settings import CELL_TIMEOUT
+from tokbook.course.results import Result
+from tokbook.course.settings import CELL_TIMEOUT, cell_timeout
 from tokbook.course.tamper import tamper_flags
 
 __all__ = ["DEFAULT_MEMORY_MB", "RunSummary", "default_cache", "grade_class"]
@@ -94,7 +96,7 @@ def exercise_stems(root: Path) -> list[str]:
     solutions = Path(root) / "solutions"
     if not solutions.is_dir():
         raise ValueError(f"{Path(root).resolve()} has no solutions/ folder: run from the course repository "
-                         "or pass --course")
+                         "or give the course folder")
     stems = sorted(p.name for p in solutions.iterdir() if (p / f"{p.name}.md").is_file())
     if not stems:
         raise ValueError(f"{solutions} has no exercise (solutions/<stem>/<stem>.md)")
@@ -130,15 +132,14 @@ def _read_notebook(data: bytes) -> tuple[nbformat.NotebookNode | None, str]:
 
 def _missing_tasks(nb: nbformat.NotebookNode, release: nbformat.NotebookNode) -> list[str]:
     """Solution cells of the release that the submission has lost (by grade id, cell id or function)."""
-    grade_ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells}
+    grade_ids = {grade_id(c) for c in nb.cells}
     cell_ids = {c.get("id") for c in nb.cells}
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     missing = []
     for cell in release.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("solution"):
+        if not is_solution(cell):
             continue
-        task = meta["grade_id"]
+        task = grade_id(cell)
         if task in grade_ids or task in cell_ids:
             continue
         defined = re.search(r"^def\s+(\w+)", cell.source, re.M)
@@ -155,13 +156,10 @@ def _output_cut(nb: nbformat.NotebookNode | None) -> int:
 
 
 def _result(sub: Submission, ex: Exercise, key: str, *, cells: dict[str, float], graded: bool,
-            problems: list[str], flags: list[str], seconds: float = 0.0) -> dict:
+            problems: list[str], flags: list[str], seconds: float = 0.0) -> Result:
     tasks = {task: sum(cells.get(c, 0.0) for c in test_cells) for task, test_cells in ex.tasks.items()}
-    return {
-        "key": key, "student": sub.student, "assignment": sub.assignment, "label": sub.label,
-        "late": sub.late, "graded": graded, "cells": cells, "tasks": tasks, "total": sum(tasks.values()),
-        "max": ex.max_score, "problems": problems, "flags": flags, "seconds": round(seconds, 1),
-    }
+    return Result(key, sub.student, sub.assignment, sub.label, graded, cells, tasks, sum(tasks.values()),
+                  ex.max_score, problems, flags, round(seconds, 1), late=sub.late)
 
 
 def _paths(out: Path, assignment: str, student: str) -> tuple[Path, Path]:
@@ -170,23 +168,16 @@ def _paths(out: Path, assignment: str, student: str) -> tuple[Path, Path]:
             out / "feedback" / _safe(assignment) / f"{_safe(student)}.html")
 
 
-def _write_feedback(out: Path, ex: Exercise, result: dict, notebook, kind: str) -> str:
-    page_path = _paths(out, result["assignment"], result["student"])[1]
+def _write_feedback(out: Path, ex: Exercise, result: Result, notebook, kind: str) -> str:
+    page_path = _paths(out, result.assignment, result.student)[1]
     page_path.parent.mkdir(parents=True, exist_ok=True)
     page = feedback_page(
-        student=result["student"], assignment=result["assignment"], task_points=result["tasks"],
-        task_max=ex.task_points, cell_points=result["cells"], cell_max=ex.points, notebook=notebook,
-        problems=result["problems"], kind=kind,
+        student=result.student, assignment=result.assignment, task_points=result.tasks,
+        task_max=ex.task_points, cell_points=result.cells, cell_max=ex.points, notebook=notebook,
+        problems=result.problems, kind=kind,
     )
     page_path.write_text(page, encoding="utf-8")
     return page_path.relative_to(out).as_posix()
-
-
-def _save(path: Path, result: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
 
 
 # ---- 1. collect -------------------------------------------------------------------------------
@@ -203,7 +194,8 @@ def _collect(submissions: Path, course: Path, stems: list[str], *, pattern: str 
             f"found no submission to grade in {submissions}: {found.files} file(s), {len(found.problems)} "
             f"that could not be attributed, {len(found.ignored)} ignored"
             + (f" (for example: {'; '.join(reasons[:3])})" if reasons else "")
-            + f". Looked for: {looked}. Pass --lms or --pattern if your files are named another way.")
+            + f". Looked for: {looked}. If your files are named another way, name the layout or give a "
+              "file-name pattern.")
     return found
 
 
@@ -239,24 +231,24 @@ def _key(ex: Exercise, data: bytes, settings: Settings) -> str:
     return hashlib.sha256(f"{base}\0feedback={settings.feedback}".encode()).hexdigest()
 
 
-def _reusable(sub: Submission, key: str, out: Path) -> dict | None:
+def _reusable(sub: Submission, key: str, out: Path) -> Result | None:
     cache, feedback = _paths(out, sub.assignment, sub.student)
     if not (cache.is_file() and feedback.is_file()):
         return None
     try:
-        old = json.loads(cache.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        old = Result.from_json(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # unreadable, or saved by another version of tokbook: grade again
         return None
-    if old.get("key") != key:
+    if old.key != key:
         return None
-    old.update(label=sub.label, late=sub.late)
+    old.label, old.late = sub.label, sub.late
     return old
 
 
 def _check(found: Collection, exercises: dict[str, Exercise], out: Path,
            settings: Settings) -> tuple[dict, list[Job], int, int]:
     """Reuse what an earlier run graded; read and check the rest. Returns (results, jobs, reused, unreadable)."""
-    results: dict[tuple[str, str], dict] = {}
+    results: dict[tuple[str, str], Result] = {}
     todo: list[Job] = []
     reused = unreadable = 0
     for sub in found.submissions:
@@ -272,8 +264,8 @@ def _check(found: Collection, exercises: dict[str, Exercise], out: Path,
         if nb is None:
             result = _result(sub, ex, key, cells={c: 0.0 for c in ex.points}, graded=False,
                              problems=[why], flags=[])
-            result["feedback"] = _write_feedback(out, ex, result, None, settings.feedback)
-            _save(_paths(out, sub.assignment, sub.student)[0], result)
+            result.feedback = _write_feedback(out, ex, result, None, settings.feedback)
+            result.save(_paths(out, sub.assignment, sub.student)[0])
             results[(sub.assignment, sub.student)] = result
             unreadable += 1
             continue
@@ -299,7 +291,7 @@ def _batches(todo: list[Job], workers: int) -> list[list[Job]]:
 
 
 def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, settings: Settings,
-                 log: Callable[[str], None]) -> list[dict]:
+                 log: Callable[[str], None]) -> list[Result]:
     """Autograde one batch of an assignment in one nbgrader run; save and return each result."""
     course = Path(tempfile.mkdtemp(prefix="course-", dir=work))
     graded = autograde(ex, [job.data for job in batch], course, timeout=settings.timeout,
@@ -314,22 +306,22 @@ def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, settings
             problems.append(f"printed too much: {cut / 1e6:.1f} MB of output cut (graded normally)")
         result = _result(job.sub, ex, job.key, cells=done.cell_scores, graded=not done.problem,
                          problems=problems, flags=job.flags, seconds=done.seconds)
-        result["feedback"] = _write_feedback(out, ex, result, done.notebook, settings.feedback)
-        _save(_paths(out, job.sub.assignment, job.sub.student)[0], result)
-        log(f"graded {job.sub.label}: {fmt(result['total'])}/{fmt(result['max'])}"
+        result.feedback = _write_feedback(out, ex, result, done.notebook, settings.feedback)
+        result.save(_paths(out, job.sub.assignment, job.sub.student)[0])
+        log(f"graded {job.sub.label}: {fmt(result.total)}/{fmt(result.max)}"
             + (f" ({'; '.join(problems)})" if problems else ""))
         results.append(result)
     return results
 
 
 def _grade(todo: list[Job], exercises: dict[str, Exercise], out: Path, work: Path, settings: Settings,
-           workers: int, log: Callable[[str], None]) -> list[dict]:
+           workers: int, log: Callable[[str], None]) -> list[Result]:
     batches = _batches(todo, workers)
     if todo:
         log(f"grading {len(todo)} submission(s) in {len(batches)} nbgrader run(s), "
             f"{min(workers, len(batches))} at a time")
 
-    def run(batch: list[Job]) -> list[dict]:
+    def run(batch: list[Job]) -> list[Result]:
         return _grade_batch(batch, exercises[batch[0].sub.assignment], out, work, settings, log)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -339,26 +331,23 @@ def _grade(todo: list[Job], exercises: dict[str, Exercise], out: Path, work: Pat
 # ---- 4. report --------------------------------------------------------------------------------
 
 def _rows_and_problems(found: Collection, exercises: dict[str, Exercise], results: dict, out: Path,
-                       settings: Settings) -> tuple[list[dict], list[dict]]:
+                       settings: Settings) -> tuple[list[Result], list[Problem]]:
     """Rows: every graded (or unreadable) submission, plus students whose only file was a problem."""
-    problems = []
-    for r in results.values():
-        for reason in r["problems"]:
-            problems.append({"label": r["label"], "student": r["student"], "assignment": r["assignment"],
-                             "graded": r["graded"], "reason": reason})
+    problems = [Problem(r.label, reason, r.student, r.assignment, r.graded)
+                for r in results.values() for reason in r.problems]
     rows = list(results.values())
     for p in found.problems:
-        problems.append({k: v for k, v in asdict(p).items() if k != "late"})
+        problems.append(p)
         if p.assignment in exercises and p.student and (p.assignment, p.student) not in results \
                 and not p.reason.startswith("duplicate"):
             ex = exercises[p.assignment]
             stub = Submission(p.student, p.assignment, Path(), p.label, late=p.late)
             row = _result(stub, ex, "", cells={c: 0.0 for c in ex.points}, graded=False,
                           problems=[p.reason], flags=[])
-            row["feedback"] = _write_feedback(out, ex, row, None, settings.feedback)
+            row.feedback = _write_feedback(out, ex, row, None, settings.feedback)
             results[(p.assignment, p.student)] = row
             rows.append(row)
-    problems.sort(key=lambda p: (p["assignment"], p["student"], p["label"], p["reason"]))
+    problems.sort(key=lambda p: (p.assignment, p.student, p.label, p.reason))
     return rows, problems
 
 
@@ -374,7 +363,7 @@ def _report(found: Collection, exercises: dict[str, Exercise], results: dict, co
     summary = RunSummary(
         files=found.files, graded=counts["graded"], reused=counts["reused"], unreadable=counts["unreadable"],
         unattributed=len(found.problems), ignored=len(found.ignored), rows=len(rows), problems=len(problems),
-        flagged=sum(1 for r in rows if r["flags"]), seconds=time.monotonic() - started, layout=_layout_note(found))
+        flagged=sum(1 for r in rows if r.flags), seconds=time.monotonic() - started, layout=_layout_note(found))
     accounting = (f"{summary.files} file(s) found: {summary.graded} graded in this run, {summary.reused} reused "
                   f"from earlier runs, {summary.unreadable + summary.unattributed} listed as problems, "
                   f"{summary.ignored} ignored")
@@ -395,13 +384,12 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
                 log: Callable[[str], None] = print) -> RunSummary:
     """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``."""
     started = time.monotonic()
-    if timeout <= 0:
-        raise ValueError("the cell timeout must be a positive number of seconds")
+    timeout = cell_timeout(timeout)
     if memory_mb < 256:
         raise ValueError("the memory limit must be at least 256 MB (a Python kernel needs about 100 MB)")
     workers = workers or os.cpu_count() or 1
     if workers < 1:
-        raise ValueError("--workers must be at least 1")
+        raise ValueError(f"the number of workers must be at least 1, got {workers}")
     if feedback not in FEEDBACK_KINDS:
         raise ValueError(f"unknown feedback kind {feedback!r}; choose one of {', '.join(FEEDBACK_KINDS)}")
     if lms != "auto" and lms not in LAYOUTS:
@@ -409,14 +397,15 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
     stems = exercise_stems(course)
     out = Path(out)
     if Path(submissions).resolve() == out.resolve():
-        raise ValueError("--out must be another folder than the submissions")
+        raise ValueError("the output folder must be another folder than the submissions")
     cache = Path(cache) if cache is not None else default_cache()
     if cache.resolve().is_relative_to(out.resolve()):
-        raise ValueError("the cache holds the solutions: put it outside --out")
+        raise ValueError("the cache holds the solutions: put it outside the output folder")
     try:
         (cache / "exercises").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot use {cache} as the cache ({exc}); pass --cache or set TOKBOOK_CACHE") from None
+        raise ValueError(f"cannot use {cache} as the cache ({exc}); give another cache folder "
+                         "(or set TOKBOOK_CACHE)") from None
     out.mkdir(parents=True, exist_ok=True)
     if (out / "courses").is_dir():  # where older versions of tokbook kept the prepared exercises
         shutil.rmtree(out / "courses")
@@ -428,6 +417,6 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
         exercises = _prepare(course, found, stems, cache, log)
         results, todo, reused, unreadable = _check(found, exercises, out, settings)
         for result in _grade(todo, exercises, out, work, settings, workers, log):
-            results[(result["assignment"], result["student"])] = result
+            results[(result.assignment, result.student)] = result
         counts = {"graded": len(todo), "reused": reused, "unreadable": unreadable}
         return _report(found, exercises, results, counts, out, settings, started, log)

@@ -177,7 +177,8 @@ def _flat(parts: tuple[str, ...], regex: re.Pattern) -> Found:
     if not match:
         what = "file name" if _is_notebook(parts[-1]) else "file (not a notebook .ipynb)"
         return Found("flat", problem=f"{what} does not match the pattern student_assignment.ipynb "
-                                     f"({regex.pattern}); rename it, pass --pattern, or --lms for an LMS export")
+                                     f"({regex.pattern}); rename it, give a file-name pattern that matches "
+                                     "it, or name the LMS it comes from")
     student, assignment = match.group("student"), match.group("assignment")
     if not student or not assignment:
         return Found("flat", problem="the pattern matched an empty student or assignment")

@@ -10,14 +10,17 @@ from __future__ import annotations
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool, Integer
 
-__all__ = ["LimitOutputChars"]
+__all__ = ["MAX_OUTPUT_CHARS", "LimitOutputChars"]
+
+#: Longest text kept of one cell's outputs in a graded notebook (the rest is cut).
+MAX_OUTPUT_CHARS = 20_000
 
 
 class LimitOutputChars(Preprocessor):
     """Keep at most ``max_chars`` characters of text output per cell; record what was cut."""
 
     enabled = Bool(True, help="nbconvert runs only enabled preprocessors").tag(config=True)
-    max_chars = Integer(20_000, help="characters of text output kept per cell (-1: no limit)").tag(config=True)
+    max_chars = Integer(MAX_OUTPUT_CHARS, help="characters of text output kept per cell (-1: no limit)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code" or self.max_chars < 0:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from nbconvert.exporters.exporter import ResourcesDict
 from nbformat.notebooknode import NotebookNode
-from nbgrader import utils
 from nbgrader.preprocessors import OverwriteCells
+
+from tokbook.course.notebook import grade_id, is_solution, is_test
 
 
 class OverwriteCellsAppendMissing(OverwriteCells):
@@ -20,11 +21,7 @@ class OverwriteCellsAppendMissing(OverwriteCells):
 
     def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
-        present = {
-            cell.metadata.nbgrader["grade_id"]
-            for cell in nb.cells
-            if utils.is_grade(cell) or utils.is_solution(cell)
-        }
+        present = {grade_id(cell) for cell in nb.cells if is_test(cell) or is_solution(cell)}
         solution_ids = {cell.name for cell in source_nb.solution_cells}
         for grade_cell in sorted(source_nb.grade_cells, key=lambda cell: cell.name):
             if grade_cell.name in present:

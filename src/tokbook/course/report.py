@@ -1,14 +1,15 @@
 """What an instructor reads after grading: ``grades.csv`` and ``summary.html``.
 
 ``grades.csv`` starts with a header and a ``Points Possible`` row, the form of the gradebook
-CSV that Canvas exports and imports back: under each task (and under ``total``, when the run graded one
-assignment) the row gives its maximum, so a spreadsheet or an LMS import knows what each column is out of. Then comes one
-row per student and assignment, sorted by assignment then student: ``student, assignment``, the
-points of each task (the tasks of every assignment graded, in the order of the exercise; empty
-where a task belongs to another assignment), ``total, max``, ``late`` (``yes`` when the LMS
-export marked the submission late), ``problem`` (why a row was not graded normally) and
-``flags`` (what looks tampered with; flags never change a score). Numbers are written the same
-way every time (``3``, ``2.5``), so grading the same folder twice gives the same bytes.
+CSV that Canvas exports and imports back: under each task (and under ``total``, when the run
+graded one assignment) the row gives its maximum, so a spreadsheet or an LMS import knows what
+each column is out of. Then comes one row per student and assignment, sorted by assignment then
+student: ``student, assignment``, the points of each task (the tasks of every assignment graded,
+in the order of the exercise; empty where a task belongs to another assignment), ``total, max``,
+``late`` (``yes`` when the LMS export marked the submission late), ``problem`` (why a row was not
+graded normally) and ``flags`` (what looks tampered with; flags never change a score). Numbers
+are written the same way every time (``3``, ``2.5``), so grading the same folder twice gives the
+same bytes.
 
 ``summary.html`` is one self-contained page (pictures are embedded PNGs, no script, no network):
 the score distribution of each assignment, the success rate of each task (the share of graded
@@ -23,6 +24,11 @@ import html
 import io
 import statistics
 from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from tokbook.course.collect import Problem
+from tokbook.course.results import Result
 
 __all__ = ["POINTS_POSSIBLE", "fmt", "write_csv", "write_summary"]
 
@@ -46,7 +52,7 @@ def _columns(assignments: dict[str, dict[str, float]]) -> list[tuple[str, str, s
     return cols
 
 
-def write_csv(path: Path, rows: list[dict], assignments: dict[str, dict[str, float]]) -> None:
+def write_csv(path: Path, rows: list[Result], assignments: dict[str, dict[str, float]]) -> None:
     """Write ``grades.csv``; ``assignments`` maps each assignment to its tasks' maximum points."""
     cols = _columns(assignments)
     with open(path, "w", encoding="utf-8", newline="") as f:
@@ -55,34 +61,27 @@ def write_csv(path: Path, rows: list[dict], assignments: dict[str, dict[str, flo
         most = sum(assignments[a][t] for a, t, _ in cols) if len(assignments) == 1 else None
         out.writerow([POINTS_POSSIBLE, "", *(fmt(assignments[a][t]) for a, t, _ in cols),
                       *(["", ""] if most is None else [fmt(most)] * 2), "", "", ""])
-        for row in sorted(rows, key=lambda r: (r["assignment"], r["student"])):
+        for row in sorted(rows, key=lambda r: (r.assignment, r.student)):
             points = [
-                fmt(row["tasks"].get(task, 0.0)) if assignment == row["assignment"] else ""
+                fmt(row.tasks.get(task, 0.0)) if assignment == row.assignment else ""
                 for assignment, task, _ in cols
             ]
-            out.writerow([row["student"], row["assignment"], *points, fmt(row["total"]), fmt(row["max"]),
-                          "yes" if row.get("late") else "", "; ".join(row["problems"]), "; ".join(row["flags"])])
+            out.writerow([row.student, row.assignment, *points, fmt(row.total), fmt(row.max),
+                          "yes" if row.late else "", "; ".join(row.problems), "; ".join(row.flags)])
 
 
-def _png(fig) -> str:
+def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tuple[str, str]:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is part of the course environment
-        raise SystemExit(f"tokbook grade: the summary pictures need matplotlib ({exc}); pip install matplotlib") from None
-
+def _pictures(rows: list[Result], assignments: dict[str, dict[str, float]]) -> tuple[str, str]:
     n = max(1, len(assignments))
-    fig, axes = plt.subplots(1, n, figsize=(5 * n, 3.2), squeeze=False)
+    fig = Figure(figsize=(5 * n, 3.2))  # no pyplot: no global state, no display backend
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, (assignment, tasks) in zip(axes[0], assignments.items()):
-        totals = [r["total"] for r in rows if r["assignment"] == assignment and r["graded"]]
+        totals = [r.total for r in rows if r.assignment == assignment and r.graded]
         maximum = sum(tasks.values())
         ax.hist(totals, bins=[x - 0.5 for x in range(int(maximum) + 2)], color="#4c72b0", edgecolor="white")
         ax.set_title(f"{assignment}: scores of {len(totals)} graded submissions")
@@ -90,16 +89,16 @@ def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tup
         ax.set_ylabel("submissions")
         ax.yaxis.get_major_locator().set_params(integer=True)
     scores = _png(fig)
-    plt.close(fig)
 
     labels, rates = [], []
     for assignment, tasks in assignments.items():
-        graded = [r for r in rows if r["assignment"] == assignment and r["graded"]]
+        graded = [r for r in rows if r.assignment == assignment and r.graded]
         for task, maximum in tasks.items():
-            full = sum(1 for r in graded if r["tasks"].get(task, 0.0) >= maximum)
+            full = sum(1 for r in graded if r.tasks.get(task, 0.0) >= maximum)
             labels.append(f"{assignment}: {task}")
             rates.append(100 * full / len(graded) if graded else 0.0)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(labels) + 1.2))
+    fig = Figure(figsize=(7, 0.45 * len(labels) + 1.2))
+    ax = fig.subplots()
     ax.barh(labels[::-1], rates[::-1], color="#55a868")
     ax.set_xlim(0, 100)
     ax.set_xlabel("graded submissions with full points on the task (%)")
@@ -107,7 +106,6 @@ def _pictures(rows: list[dict], assignments: dict[str, dict[str, float]]) -> tup
     for y, rate in enumerate(rates[::-1]):
         ax.text(min(rate + 1, 90), y, f"{rate:.0f}%", va="center")
     tasks_png = _png(fig)
-    plt.close(fig)
     return scores, tasks_png
 
 
@@ -119,33 +117,33 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def write_summary(path: Path, rows: list[dict], assignments: dict[str, dict[str, float]],
-                  problems: list[dict], *, ignored: list[tuple[str, str]] = (), run_note: str = "") -> None:
+def write_summary(path: Path, rows: list[Result], assignments: dict[str, dict[str, float]],
+                  problems: list[Problem], *, ignored: list[tuple[str, str]] = (), run_note: str = "") -> None:
     """Write ``summary.html`` next to ``grades.csv`` (feedback links are relative to it)."""
     scores_png, tasks_png = _pictures(rows, assignments)
     e = html.escape
     overview = []
     for assignment, tasks in assignments.items():
-        mine = [r for r in rows if r["assignment"] == assignment]
-        totals = [r["total"] for r in mine if r["graded"]]
+        mine = [r for r in rows if r.assignment == assignment]
+        totals = [r.total for r in mine if r.graded]
         overview.append([
             e(assignment), str(len(mine)), str(len(totals)),
             fmt(statistics.mean(totals)) if totals else "", fmt(statistics.median(totals)) if totals else "",
             fmt(sum(tasks.values())),
         ])
     grade_rows = [
-        [e(r["student"]), e(r["assignment"]), fmt(r["total"]), fmt(r["max"]), "yes" if r.get("late") else "",
-         f'<a href="{e(r["feedback"])}">feedback</a>' if r.get("feedback") else ""]
-        for r in sorted(rows, key=lambda r: (r["assignment"], r["student"]))
+        [e(r.student), e(r.assignment), fmt(r.total), fmt(r.max), "yes" if r.late else "",
+         f'<a href="{e(r.feedback)}">feedback</a>' if r.feedback else ""]
+        for r in sorted(rows, key=lambda r: (r.assignment, r.student))
     ]
     problem_rows = [
-        [e(p["label"]), e(p["student"]), e(p["assignment"]), "yes" if p["graded"] else "no", e(p["reason"])]
+        [e(p.label), e(p.student), e(p.assignment), "yes" if p.graded else "no", e(p.reason)]
         for p in problems
     ]
     ignored_rows = [[e(label), e(why)] for label, why in ignored]
     flag_rows = [
-        [e(r["student"]), e(r["assignment"]), "<br>".join(e(f) for f in r["flags"])]
-        for r in sorted(rows, key=lambda r: (r["assignment"], r["student"])) if r["flags"]
+        [e(r.student), e(r.assignment), "<br>".join(e(f) for f in r.flags)]
+        for r in sorted(rows, key=lambda r: (r.assignment, r.student)) if r.flags
     ]
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Grading summary</title>

@@ -34,6 +34,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader.utils import compute_checksum
 
+from tokbook.course.notebook import nbgrader_metadata
+
 __all__ = ["tamper_flags"]
 
 _BUILTIN_NAMES = {n for n in vars(builtins) if not n.startswith("_")} | {"__import__", "__build_class__"}
@@ -45,12 +47,6 @@ _HOOKS = re.compile(
 )
 _HOOK_MAGICS = re.compile(r"^\s*%+\s*(load_ext|autoreload|aimport|xmode|run|load)\b", re.M)
 _NBGRADER_KEYS = ("grade", "solution", "locked", "points")
-
-
-def _meta(cell) -> dict:
-    meta = cell.get("metadata", {}) or {}
-    nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-    return nbg if isinstance(nbg, dict) else {}
 
 
 def _source(cell) -> str:
@@ -75,7 +71,7 @@ def _received_checksum(cell, rmeta: dict) -> str | None:
     """
     if cell is None:
         return None
-    stored = _meta(cell).get("checksum")
+    stored = nbgrader_metadata(cell).get("checksum")
     return stored if isinstance(stored, str) and stored != rmeta.get("checksum") else None
 
 
@@ -213,7 +209,7 @@ def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) 
 
     by_grade_id = {}
     for cell in sub_cells:
-        grade_id = _meta(cell).get("grade_id")
+        grade_id = nbgrader_metadata(cell).get("grade_id")
         if isinstance(grade_id, str):
             by_grade_id.setdefault(grade_id, cell)
     by_cell_id = {c.get("id"): c for c in sub_cells if c.get("id")}
@@ -223,7 +219,7 @@ def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) 
     tokbook_imported_by_locked: set[str] = set()
     stripped = 0
     for rcell in release.get("cells", []):
-        rmeta = _meta(rcell)
+        rmeta = nbgrader_metadata(rcell)
         grade_id = rmeta.get("grade_id")
         if not grade_id:
             continue
@@ -248,7 +244,7 @@ def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) 
                 flags.add(f"edited {kind} cell {grade_id}")
             continue
         if has_metadata:
-            smeta = _meta(cell)
+            smeta = nbgrader_metadata(cell)
             changed = [k for k in _NBGRADER_KEYS if smeta.get(k) != rmeta.get(k)]
             if changed:
                 flags.add(f"altered nbgrader metadata {grade_id} ({', '.join(changed)})")
