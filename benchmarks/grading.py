@@ -69,12 +69,14 @@ def main() -> int:
         for student, data in klass.items():
             (flat / f"{student}_{STEM}.ipynb").write_bytes(data)
         out = tmp / "graded"
-        grade = [sys.executable, "-m", "tokbook.cli", "grade", str(flat), "--out", str(out), "--course", str(ROOT)]
+        grade = [sys.executable, "-m", "tokbook.cli", "grade", str(flat), "--out", str(out), "--course", str(ROOT),
+                 "--cache", str(tmp / "cache")]
         print(f"tokbook grade: {args.n} submissions on {cores} cores ...", flush=True)
         ours = run(grade, ROOT)
         again = run(grade, ROOT)
         with open(out / "grades.csv", encoding="utf-8") as f:
-            ours_totals = {r["student"]: float(r["total"]) for r in csv.DictReader(f)}
+            ours_totals = {r["student"]: float(r["total"]) for r in csv.DictReader(f)
+                           if r["student"] != "Points Possible"}
 
         course = tmp / "course"
         (course / "source" / STEM).mkdir(parents=True)

@@ -171,7 +171,8 @@ def _grade(args: argparse.Namespace) -> int:
         raise SystemExit(f"tokbook grade: there is no {args.submissions}; give the folder (or .zip) of submissions")
     limits = {"timeout": args.timeout, "memory_mb": args.memory_mb}
     try:
-        grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, workers=args.workers,
+        grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, lms=args.lms,
+                    workers=args.workers, feedback=args.feedback, cache=args.cache,
                     **{k: v for k, v in limits.items() if v is not None})
     except ValueError as exc:
         raise SystemExit(f"tokbook grade: {exc}") from None
@@ -208,21 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--out", type=Path, help="output file (default: standard output)")
         sub.set_defaults(run=run)
 
-    from tokbook.course.collect import DEFAULT_PATTERN  # no nbgrader needed for this
+    from tokbook.course.layouts import DEFAULT_PATTERN, LAYOUTS  # no nbgrader needed for this
 
     grade = commands.add_parser(
         "grade", help="autograde submitted notebooks: grades.csv, feedback, summary.html",
         description="Autograde every submitted notebook with nbgrader against the exercises in "
                     "solutions/, in parallel, and write grades.csv, feedback/<assignment>/<student>.html "
                     "and summary.html to --out. Results are cached in --out: running again grades "
-                    "only new or changed submissions.")
+                    "only new or changed submissions. --out holds no solution and no hidden test "
+                    "(unless --feedback hidden-tests): the prepared exercises live in --cache.")
     grade.add_argument("submissions", type=Path,
-                       help="nbgrader's submitted/<student>/<assignment>/<assignment>.ipynb tree, a flat "
-                            "folder of LMS files named like alice_utf8.ipynb, or a .zip of either")
+                       help="a folder or a .zip: nbgrader's submitted/<student>/<assignment>/<assignment>.ipynb "
+                            "tree, a Canvas, Moodle or Blackboard export, or flat files named like alice_utf8.ipynb")
     grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/, summary.html")
     grade.add_argument("--pattern", default=None,
                        help="regular expression for flat file names, with the named groups student and "
                             f"assignment (and optionally attempt); default: {DEFAULT_PATTERN.replace('%', '%%')}")
+    grade.add_argument("--lms", choices=["auto", *LAYOUTS], default="auto",
+                       help="how the submissions are laid out (default: auto, each file recognised on its own)")
+    grade.add_argument("--feedback", choices=["summary", "hidden-tests"], default="summary",
+                       help="summary (default): each test's points and why it failed, not its code; "
+                            "hidden-tests: the whole graded notebook, hidden tests included")
+    grade.add_argument("--cache", type=Path, default=None,
+                       help="folder for the prepared exercises, outside --out "
+                            "(default: $TOKBOOK_CACHE or ~/.cache/tokbook)")
     grade.add_argument("--course", type=Path, default=Path("."),
                        help="the course repository holding solutions/ (default: the current folder)")
     grade.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: all cores)")
