@@ -32,6 +32,7 @@ import nbformat
 
 from tokbook.course.nbgrader_app import nbgrader_env, run_nbgrader
 from tokbook.course.release import source_notebook
+from tokbook.course.sandbox import execute_config
 
 __all__ = ["Exercise", "GradedNotebook", "autograde", "prepare_exercise"]
 
@@ -56,6 +57,7 @@ c.LimitOutputChars.max_chars = {max_chars!r}
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute, IgnorePattern,
                                     LimitOutput, SaveAutoGrades)
+{execute}
 c.Autograde.autograde_preprocessors = [
     Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
     CheckCellMetadata, LimitOutputChars,
@@ -222,13 +224,15 @@ def _read_graded(path: Path) -> nbformat.NotebookNode | None:
         return None
 
 
-def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeout: float) -> list[str]:
+def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeout: float,
+                 sandbox: str = "none") -> list[str]:
     """Fill ``course`` from the exercise's template, one student per notebook; return the student ids."""
     stem = exercise.stem
     course.mkdir(parents=True, exist_ok=True)
     shutil.copytree(exercise.course / "source", course / "source")
     shutil.copy2(exercise.course / "gradebook.db", course / "gradebook.db")
-    (course / "nbgrader_config.py").write_text(_CONFIG.format(timeout=timeout, max_chars=MAX_OUTPUT_CHARS))
+    (course / "nbgrader_config.py").write_text(_CONFIG.format(timeout=timeout, max_chars=MAX_OUTPUT_CHARS,
+                                                                    execute=execute_config(sandbox)))
     students = [f"s{i:05d}" for i in range(len(notebooks))]
     for student, data in zip(students, notebooks):
         target = course / "submitted" / student / stem / f"{stem}.ipynb"
@@ -271,7 +275,7 @@ def _count(n: int) -> str:
 
 
 def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *, timeout: float,
-                    memory_mb: int) -> list[GradedNotebook]:
+                    memory_mb: int, sandbox: str = "none") -> list[GradedNotebook]:
     """Grade ``notebooks`` in one course with one ``nbgrader autograde`` run (``course`` removed after).
 
     nbgrader grades the students one after the other, each in a kernel of its own; when one fails
@@ -282,7 +286,7 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
     started = time.monotonic()
     wall_seconds = 60 + len(notebooks) * (30 + timeout * (exercise.code_cells + 2))
     try:
-        students = _make_course(exercise, notebooks, course, timeout)
+        students = _make_course(exercise, notebooks, course, timeout, sandbox)
         returncode, killed, log_tail = _run_nbgrader(course, stem, memory_mb=memory_mb, wall_seconds=wall_seconds)
         scores = _read_scores(course, stem, students)
         share = (time.monotonic() - started) / len(notebooks)
@@ -301,26 +305,28 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
 
 
 def autograde(exercise: Exercise, notebooks: list[bytes], work: Path, *, timeout: float,
-              memory_mb: int) -> list[GradedNotebook]:
+              memory_mb: int, sandbox: str = "none") -> list[GradedNotebook]:
     """Grade submitted notebooks (their bytes) in one nbgrader run in a fresh course under ``work``.
 
     Each notebook that run could not grade (a dead kernel, or the whole run stopped at its wall
     limit) is then graded again alone, so a bad notebook costs no other its grade and its problem
     is diagnosed from a log of its own.
     """
-    graded = _grade_together(exercise, notebooks, Path(work) / "together", timeout=timeout, memory_mb=memory_mb)
+    graded = _grade_together(exercise, notebooks, Path(work) / "together", timeout=timeout, memory_mb=memory_mb,
+                             sandbox=sandbox)
     if len(notebooks) > 1:
         for i, result in enumerate(graded):
             if result.problem:
                 graded[i] = _grade_together(exercise, [notebooks[i]], Path(work) / f"alone-{i}",
-                                            timeout=timeout, memory_mb=memory_mb)[0]
+                                            timeout=timeout, memory_mb=memory_mb, sandbox=sandbox)[0]
     return graded
 
 
-def result_key(exercise: Exercise, notebook_bytes: bytes, *, timeout: float, memory_mb: int) -> str:
+def result_key(exercise: Exercise, notebook_bytes: bytes, *, timeout: float, memory_mb: int,
+               sandbox: str = "none") -> str:
     """The cache key of a result: the submission, the exercise and the grading settings."""
     h = hashlib.sha256()
     for part in (GRADER_VERSION, exercise.key, hashlib.sha256(notebook_bytes).hexdigest(),
-                 json.dumps([timeout, memory_mb])):
+                 json.dumps([timeout, memory_mb, sandbox])):
         h.update(part.encode() + b"\0")
     return h.hexdigest()

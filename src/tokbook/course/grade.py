@@ -35,6 +35,7 @@ from tokbook.course.autograde import Exercise, autograde, prepare_exercise, resu
 from tokbook.course.collect import Submission, collect
 from tokbook.course.feedback import feedback_page
 from tokbook.course.report import fmt, write_csv, write_summary
+from tokbook.course.sandbox import choose_sandbox
 from tokbook.course.settings import CELL_TIMEOUT
 from tokbook.course.tamper import tamper_flags
 
@@ -161,10 +162,11 @@ def _batches(todo: list[Job], workers: int) -> list[list[Job]]:
 
 
 def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, *, timeout: float, memory_mb: int,
-                 log: Callable[[str], None]) -> list[dict]:
+                 sandbox: str, log: Callable[[str], None]) -> list[dict]:
     """Autograde one batch of an assignment in one nbgrader run; save and return each result."""
     course = Path(tempfile.mkdtemp(prefix="course-", dir=work))
-    graded = autograde(ex, [job.data for job in batch], course, timeout=timeout, memory_mb=memory_mb)
+    graded = autograde(ex, [job.data for job in batch], course, timeout=timeout, memory_mb=memory_mb,
+                       sandbox=sandbox)
     results = []
     for job, done in zip(batch, graded):
         problems = list(job.notes)
@@ -185,8 +187,11 @@ def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, *, timeo
 
 def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), pattern: str | None = None,
                 workers: int | None = None, timeout: float = CELL_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
-                log: Callable[[str], None] = print) -> RunSummary:
-    """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``."""
+                sandbox: str | None = None, log: Callable[[str], None] = print) -> RunSummary:
+    """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``.
+
+    Each kernel runs in a bubblewrap sandbox (``sandbox="bwrap"``, the default where it works) or
+    not (``"none"``; see :mod:`~tokbook.course.sandbox`)."""
     started = time.monotonic()
     if timeout <= 0:
         raise ValueError("the cell timeout must be a positive number of seconds")
@@ -195,6 +200,9 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError("--workers must be at least 1")
+    sandbox, isolation_note = choose_sandbox(sandbox)
+    if isolation_note:
+        log(f"warning: {isolation_note}")
     stems = exercise_stems(course)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -218,7 +226,7 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
         for sub in found.submissions:
             ex = exercises[sub.assignment]
             data = sub.path.read_bytes()
-            key = result_key(ex, data, timeout=timeout, memory_mb=memory_mb)
+            key = result_key(ex, data, timeout=timeout, memory_mb=memory_mb, sandbox=sandbox)
             cache = out / "results" / _safe(sub.assignment) / f"{_safe(sub.student)}.json"
             feedback = out / "feedback" / _safe(sub.assignment) / f"{_safe(sub.student)}.html"
             if cache.is_file() and feedback.is_file():
@@ -254,7 +262,7 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
 
         def run(batch: list[Job]) -> list[dict]:
             return _grade_batch(batch, exercises[batch[0].sub.assignment], out, work,
-                                timeout=timeout, memory_mb=memory_mb, log=log)
+                                timeout=timeout, memory_mb=memory_mb, sandbox=sandbox, log=log)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:
             for batch_results in pool.map(run, batches):
@@ -286,7 +294,8 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
                              sum(1 for r in rows if r["flags"]), time.monotonic() - started)
         write_summary(out / "summary.html", rows, assignments, problems,
                       run_note=f"{summary.rows} rows; {summary.graded} graded in this run, {summary.reused} "
-                               f"reused from earlier runs; {summary.problems} problems; {summary.flagged} flagged.")
+                               f"reused from earlier runs; {summary.problems} problems; {summary.flagged} flagged."
+                               + (f" Warning: {isolation_note}." if isolation_note else ""))
         log(f"graded {summary.graded}, reused {summary.reused}; {summary.problems} problem(s), "
             f"{summary.flagged} flagged; wrote {out / 'grades.csv'} and {out / 'summary.html'} "
             f"in {summary.seconds:.0f} s")
