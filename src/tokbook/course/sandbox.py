@@ -122,10 +122,18 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+@functools.cache
+def _python_path() -> tuple[str, ...]:
+    """``sys.path`` of this Python as the kernel gets it: no PYTHONPATH, no user site, no script
+    folder (``-I``), but the ``.pth`` files of the environment (an editable ``tokbook``)."""
+    done = subprocess.run([sys.executable, "-I", "-c", "import json, sys; print(json.dumps(sys.path))"],
+                          capture_output=True, text=True, check=True, timeout=60)
+    return tuple(json.loads(done.stdout))
+
+
 def python_folders(exclude: Path) -> list[str]:
     """The folders the kernel's Python needs, read-only: none holding (or inside) ``exclude``."""
-    found = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-             str(Path(sys.executable).resolve().parent.parent), *sys.path]
+    found = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *_python_path()]
     exclude = exclude.resolve()
     keep: list[Path] = []
     for entry in found:
