@@ -249,11 +249,17 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _start_time(pid: int) -> int:
+def _stat(pid: int) -> list[str]:
+    """Fields of ``/proc/<pid>/stat`` after the command name: [state, ppid, ...] ([] if gone)."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return 0
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie waits for its parent, maybe the kernel, to reap it)."""
+    return _stat(pid)[:1] not in ([], ["Z"], ["X"])
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -312,7 +318,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """Kill every process of the sandbox but the kernel (and the sandbox's init)."""
         if not self._init_pid:
             return
-        first = sorted(_children(self._init_pid), key=_start_time)
+        first = sorted(_children(self._init_pid), key=lambda pid: int((_stat(pid) or [0] * 20)[19]))
         todo, strays = first[1:], []
         for pid in first[:1]:
             todo += _children(pid)
@@ -320,15 +326,15 @@ class SandboxedKernelManager(AsyncKernelManager):
             pid = todo.pop()
             strays.append(pid)
             todo += _children(pid)
+        strays = [pid for pid in strays if _running(pid)]
         for pid in strays:
             try:
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-        # Until the sandbox's init has reaped them, they still count against the process limit.
         deadline = time.monotonic() + 5
         while strays and time.monotonic() < deadline:
-            strays = [pid for pid in strays if os.path.exists(f"/proc/{pid}")]
+            strays = [pid for pid in strays if _running(pid)]
             time.sleep(0.002)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
