@@ -123,7 +123,7 @@ def _cell(nb, grade_id):
     return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
 
 
-def _with_code(code: str, where: str = "encode_codepoint"):
+def _with_code(code: str, where: str = "text_stats"):  # a task without :forbid: rules
     nb = copy.deepcopy(RELEASE)
     _cell(nb, where).source = code
     return nb

@@ -157,16 +157,18 @@ print("ATTACK", "background: started")
 CLASS_EXPECTED = {
     "ada": ("13", ""), "ben": ("13", ""), "cal": ("13", ""), "dan": ("13", ""), "eve": ("13", ""),
     "fay": ("0", "the kernel died while running the notebook (os._exit, a crash, or out of memory)"),
-    "gus": ("0", ""), "yan": ("6", ""), "zoe": ("13", ""),
+    "gus": ("0", ""), "hal": ("13", ""), "yan": ("6", ""), "zoe": ("13", ""),
 }
+# hal solves task 1 with what it forbids: full marks, and a flag
+FORBIDDEN = "def encode_codepoint(cp):\n    return chr(cp).encode('utf-8')\n"
 
 
-def _notebook(tasks: list[str], attack: str | None) -> bytes:
+def _notebook(tasks: list[str], attack: str | None, answers: dict[str, str] | None = None) -> bytes:
     nb = copy.deepcopy(RELEASE)
     for cell in nb.cells:
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         if gid in tasks and cell.metadata["nbgrader"].get("solution"):
-            cell.source = SOLUTIONS[gid]
+            cell.source = (answers or {}).get(gid, SOLUTIONS[gid])
     if attack:
         cell = nbformat.v4.new_code_cell(attack)
         cell.id = "attack"
@@ -185,6 +187,7 @@ def make_class(port: int) -> dict[str, bytes]:
         "eve_utf8.ipynb": _notebook(tasks, DISK),
         "fay_utf8.ipynb": _notebook(tasks, EXIT),
         "gus_utf8.ipynb": _notebook([], BACKGROUND),
+        "hal_utf8.ipynb": _notebook(tasks, None, {"encode_codepoint": FORBIDDEN}),
         "yan_utf8.ipynb": _notebook(tasks[:2], None),
         "zoe_utf8.ipynb": _notebook(tasks, None),
     }
@@ -263,6 +266,12 @@ def _said(page: str, attack: str) -> str:
 def test_every_grade_is_what_the_notebook_earned(graded):
     assert {s: (r["total"], r["problem"]) for s, r in graded["rows"].items()} == CLASS_EXPECTED
     assert "not isolated" not in graded["log"]
+
+
+@needs_bwrap
+def test_a_forbidden_call_is_flagged_and_costs_nothing(graded):
+    assert graded["rows"]["hal"]["flags"] == "forbidden call in encode_codepoint: str.encode (chr(cp).encode)"
+    assert [s for s, r in graded["rows"].items() if r["flags"]] == ["hal"]
 
 
 @needs_bwrap
