@@ -359,3 +359,19 @@ def test_the_kernel_gets_its_python_but_neither_the_course_nor_the_solutions(tmp
         assert folder not in (ROOT / "solutions").parents, folder
     # a course inside the environment's folders takes those folders away
     assert Path(sys.prefix).resolve() not in [Path(p) for p in sandbox.python_folders(Path(sys.prefix) / "x")]
+
+
+def test_the_kernel_gets_the_submitted_notebook_not_the_one_with_hidden_tests(tmp_path):
+    course = tmp_path / "course"
+    running = course / "autograded" / "s00000" / STEM
+    submitted = course / "submitted" / "s00000" / STEM
+    running.mkdir(parents=True)
+    submitted.mkdir(parents=True)
+    (running / f"{STEM}.ipynb").write_text("### BEGIN HIDDEN TESTS")
+    (running / "data.txt").write_text("exercise data")
+    (submitted / f"{STEM}.ipynb").write_text("as handed in")
+    (submitted / "huge.ipynb").write_bytes(b"x" * (DISK_BYTES // 2 + 1))
+    target = tmp_path / "files"
+    sandbox._copy_student_files(running, target)
+    assert sorted(p.name for p in target.iterdir()) == ["data.txt", f"{STEM}.ipynb"]
+    assert (target / f"{STEM}.ipynb").read_text() == "as handed in"

@@ -349,16 +349,21 @@ class SandboxedKernelManager(AsyncKernelManager):
 def _copy_student_files(cwd: Path, target: Path) -> None:
     """Copy what the student may see into ``target``: the exercise's non-notebook files from the
     folder nbgrader executes in, and the student's notebook as submitted (nbgrader's
-    ``autograded/<student>/<assignment>`` has the hidden tests in its copy; ``submitted/`` not)."""
-    for path in cwd.rglob("*"):
-        if path.is_file() and path.suffix != ".ipynb":
-            dest = target / path.relative_to(cwd)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+    ``autograded/<student>/<assignment>`` has the hidden tests in its copy; ``submitted/`` not).
+    Files beyond half the working folder's size are left out (a notebook saved with large outputs
+    must still be graded)."""
+    files = [(p, p.relative_to(cwd)) for p in sorted(cwd.rglob("*")) if p.is_file() and p.suffix != ".ipynb"]
     if cwd.parent.parent.name == "autograded":
         submitted = cwd.parents[2] / "submitted" / cwd.parent.name / cwd.name
-        for path in submitted.glob("*.ipynb"):
-            shutil.copyfile(path, target / path.name)
+        files += [(p, Path(p.name)) for p in sorted(submitted.glob("*.ipynb"))]
+    budget = DISK_BYTES // 2
+    for path, relative in files:
+        size = path.stat().st_size
+        if size > budget:
+            continue
+        budget -= size
+        (target / relative).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / relative)
 
 
 class SandboxedExecute(Execute):
