@@ -169,7 +169,7 @@ def _grade(args: argparse.Namespace) -> int:
         raise SystemExit(f"tokbook grade needs the grading tools ({exc}); pip install 'tokbook[grade]'") from None
     if not args.submissions.exists():
         raise SystemExit(f"tokbook grade: there is no {args.submissions}; give the folder (or .zip) of submissions")
-    limits = {"timeout": args.timeout, "memory_mb": args.memory_mb}
+    limits = {"timeout": args.timeout, "memory_mb": args.memory_mb, "sandbox": args.sandbox}
     try:
         grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, lms=args.lms,
                     workers=args.workers, feedback=args.feedback, cache=args.cache,
@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds one cell may run before it is interrupted (default: the course's, 10)")
     grade.add_argument("--memory-mb", type=int, default=None,
                        help="address-space limit in MB of each grading process and its kernel (default: 4096)")
+    grade.add_argument("--sandbox", choices=["bwrap", "none"], default=None,
+                       help="run each submission's kernel in a bubblewrap sandbox (bwrap, the default where it "
+                            "works) or not (none: student code can read the hidden tests; the summary says so)")
     grade.set_defaults(run=_grade)
     return parser
 

@@ -49,6 +49,7 @@ from tokbook.course.layouts import LAYOUTS
 from tokbook.course.notebook import grade_id, is_solution
 from tokbook.course.report import fmt, write_csv, write_summary
 from tokbook.course.results import Result
+from tokbook.course.sandbox import choose_sandbox
 from tokbook.course.settings import CELL_TIMEOUT, cell_timeout
 from tokbook.course.tamper import tamper_flags
 
@@ -77,6 +78,8 @@ class Settings:
     timeout: float
     memory_mb: int
     feedback: str
+    sandbox: str  # "bwrap" or "none" (see tokbook.course.sandbox)
+    isolation_note: str  # why submissions were not isolated, or "" when they were
 
 
 def default_cache() -> Path:
@@ -227,7 +230,7 @@ class Job:
 
 
 def _key(ex: Exercise, data: bytes, settings: Settings) -> str:
-    base = result_key(ex, data, timeout=settings.timeout, memory_mb=settings.memory_mb)
+    base = result_key(ex, data, timeout=settings.timeout, memory_mb=settings.memory_mb, sandbox=settings.sandbox)
     return hashlib.sha256(f"{base}\0feedback={settings.feedback}".encode()).hexdigest()
 
 
@@ -295,7 +298,7 @@ def _grade_batch(batch: list[Job], ex: Exercise, out: Path, work: Path, settings
     """Autograde one batch of an assignment in one nbgrader run; save and return each result."""
     course = Path(tempfile.mkdtemp(prefix="course-", dir=work))
     graded = autograde(ex, [job.data for job in batch], course, timeout=settings.timeout,
-                       memory_mb=settings.memory_mb)
+                       memory_mb=settings.memory_mb, sandbox=settings.sandbox)
     results = []
     for job, done in zip(batch, graded):
         problems = list(job.notes)
@@ -370,7 +373,8 @@ def _report(found: Collection, exercises: dict[str, Exercise], results: dict, co
     write_summary(out / "summary.html", rows, assignments, problems, ignored=found.ignored,
                   run_note=f"Layout: {summary.layout}. {accounting}. {summary.rows} rows; "
                            f"{summary.problems} problems; {summary.flagged} flagged. "
-                           f"Feedback pages: {settings.feedback}.")
+                           f"Feedback pages: {settings.feedback}."
+                           + (f" Warning: {settings.isolation_note}." if settings.isolation_note else ""))
     log(f"layout: {summary.layout}; {accounting}")
     log(f"graded {summary.graded}, reused {summary.reused}; {summary.problems} problem(s), "
         f"{summary.flagged} flagged; wrote {out / 'grades.csv'} and {out / 'summary.html'} "
@@ -381,8 +385,11 @@ def _report(found: Collection, exercises: dict[str, Exercise], results: dict, co
 def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), pattern: str | None = None,
                 lms: str = "auto", workers: int | None = None, timeout: float = CELL_TIMEOUT,
                 memory_mb: int = DEFAULT_MEMORY_MB, feedback: str = "summary", cache: Path | None = None,
-                log: Callable[[str], None] = print) -> RunSummary:
-    """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``."""
+                sandbox: str | None = None, log: Callable[[str], None] = print) -> RunSummary:
+    """Grade every submission in ``submissions`` against the exercises of ``course``; write ``out``.
+
+    Each kernel runs in a bubblewrap sandbox (``sandbox="bwrap"``, the default where it works) or
+    not (``"none"``; see :mod:`~tokbook.course.sandbox`)."""
     started = time.monotonic()
     timeout = cell_timeout(timeout)
     if memory_mb < 256:
@@ -410,7 +417,10 @@ def grade_class(submissions: Path, out: Path, *, course: Path = Path("."), patte
     if (out / "courses").is_dir():  # where older versions of tokbook kept the prepared exercises
         shutil.rmtree(out / "courses")
         log(f"removed {out / 'courses'}: work files of an older tokbook, which held the solutions")
-    settings = Settings(timeout, memory_mb, feedback)
+    sandbox, isolation_note = choose_sandbox(sandbox)
+    if isolation_note:
+        log(f"warning: {isolation_note}")
+    settings = Settings(timeout, memory_mb, feedback, sandbox, isolation_note)
     with tempfile.TemporaryDirectory(prefix="tokbook-grade-") as tmp:
         work = Path(tmp)
         found = _collect(submissions, course, stems, pattern=pattern, lms=lms, work=work, out=out)
