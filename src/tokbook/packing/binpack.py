@@ -151,7 +151,7 @@ def best_fit_decreasing(lengths, max_length: int) -> np.ndarray:
 
 
 def histogram_best_fit(lengths, max_length: int) -> np.ndarray:
-    """Best fit decreasing on the histogram of lengths: O(n + max_length²) at worst, linear in n.
+    """Best fit decreasing on the histogram of lengths, in time linear in the number of documents.
 
     Documents of one length are interchangeable, and so are rows with the same free room. For
     each length ``s`` from longest to shortest, best fit puts a document into the row with the
@@ -159,13 +159,16 @@ def histogram_best_fit(lengths, max_length: int) -> np.ndarray:
     so the same row takes ``r // s`` documents in a row. All rows with room ``r`` are therefore
     filled in one step, and a step deals with counts of rows, never with single documents. The
     rows with one room are kept as ranges of row numbers, so that the documents can be given
-    their rows at the end with a few numpy calls.
+    their rows at the end with a few numpy calls. The loop over lengths and rooms depends on
+    ``max_length`` only; the documents are touched by a counting pass, a radix sort and the
+    final numpy expansion, each O(n).
     """
     max_length = _checks.check_int(max_length, "max_length", minimum=1)
     lengths = _checks.lengths(lengths, max_length=max_length)
     count = np.bincount(lengths, minlength=max_length + 1)
-    rows_at = np.zeros(max_length + 1, dtype=np.int64)    # rows_at[r] = open rows with room r
+    rows_at = [0] * (max_length + 1)          # rows_at[r] = open rows with free room r
     ranges_at: list[list[tuple[int, int]]] = [[] for _ in range(max_length + 1)]  # (first row, how many)
+    rooms: list[int] = []                     # sorted free rooms that some open row has
     steps: list[tuple[int, int, int]] = []   # (first row, how many rows, documents per row), in order
     opened = 0
 
@@ -174,12 +177,16 @@ def histogram_best_fit(lengths, max_length: int) -> np.ndarray:
         steps.append((first, how_many, per_row))
         left = room - per_row * length
         if left:
+            if not rows_at[left]:
+                bisect.insort(rooms, left)
             ranges_at[left].append((first, how_many))
             rows_at[left] += how_many
 
     def take(room: int, how_many: int) -> list[tuple[int, int]]:
         # Remove `how_many` rows with free `room`, as ranges of row numbers.
         rows_at[room] -= how_many
+        if not rows_at[room]:
+            del rooms[bisect.bisect_left(rooms, room)]
         taken, stack = [], ranges_at[room]
         while how_many:
             first, n = stack[-1]
@@ -196,8 +203,8 @@ def histogram_best_fit(lengths, max_length: int) -> np.ndarray:
     for length in np.flatnonzero(count)[::-1].tolist():
         todo = int(count[length])
         while todo:
-            fits = np.flatnonzero(rows_at[length:])
-            if fits.size == 0:                   # no open row has room: open new ones
+            k = bisect.bisect_left(rooms, length)
+            if k == len(rooms):                  # no open row has room: open new ones
                 per_row = max_length // length
                 full, rest = divmod(todo, per_row)
                 if full:
@@ -207,9 +214,9 @@ def histogram_best_fit(lengths, max_length: int) -> np.ndarray:
                     move(opened, 1, rest, length, max_length)
                     opened += 1
                 break
-            room = length + int(fits[0])         # the least room that fits
+            room = rooms[k]                      # the least room that fits
             per_row = room // length
-            full = min(todo // per_row, int(rows_at[room]))
+            full = min(todo // per_row, rows_at[room])
             for first, n in take(room, full) if full else []:
                 move(first, n, per_row, length, room)
             todo -= full * per_row
