@@ -18,12 +18,26 @@ Packing without Cross-contamination" (arXiv 2107.02027; graphcore/examples,
 ``tutorials/blogs_code/packedBERT/histograms.py``, MIT licence: the counts below are theirs), and
 quotes the efficiencies they report for their own algorithms on it.
 
+A third table tokenizes documents (Python's pydoc help topics and standard-library sources,
+cycled until the corpus has the size asked for) with GPT-2's encoding into a memory-mapped token
+file, with 1 and 2 worker processes, each run in a fresh interpreter so that its peak memory
+(max RSS of the parent, and of the largest worker) is its own; the corpus is read lazily, so
+peak memory should not grow with the corpus.
+
 Times are from one run on this machine (the numpy one is the best of five); nothing is asserted.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -131,6 +145,59 @@ def print_table(title, rows):
               f"| {r['efficiency']:.4%} | {r['cut']:,} | {'-' if r['most'] is None else r['most']} | {seconds} | {ratio} |")
 
 
+def corpus_documents(n_bytes: int):
+    """Help topics and standard-library sources, one document each, cycled until n_bytes of UTF-8."""
+    from pydoc_data.topics import topics
+
+    root = Path(sysconfig.get_paths()["stdlib"])
+    sources = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts and "test" not in p.parts)
+    size = 0
+    while True:
+        for text in [topics[k] for k in sorted(topics)] + sources:
+            if isinstance(text, Path):
+                try:
+                    text = text.read_text(encoding="utf-8")
+                except (UnicodeDecodeError, OSError):
+                    continue
+            yield text
+            size += len(text.encode("utf-8"))
+            if size >= n_bytes:
+                return
+
+
+def tokenize_child(job: dict) -> dict:
+    """One tokenization run (in its own interpreter): speed and peak memory."""
+    from tokbook.packing.tokenfile import tokenize_to_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        started = time.perf_counter()
+        out = tokenize_to_file(corpus_documents(job["bytes"]), Path(tmp) / "corpus", encoding="gpt2",
+                               workers=job["workers"])
+        seconds = time.perf_counter() - started
+        return {"seconds": seconds, "tokens": out.meta["tokens"], "documents": out.meta["documents"],
+                "bin_mb": out.stem.with_suffix(".bin").stat().st_size / 1e6,
+                "parent_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
+def tokenize_table() -> None:
+    print("\nTokenizing to a memory-mapped token file (GPT-2 encoding, uint16)\n")
+    print("| workers | corpus MB | documents | tokens | seconds | MB/s | speed-up | parent peak MB | largest worker peak MB | token file MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    one = None
+    for n_bytes, workers in [(8_000_000, 1), (32_000_000, 1), (32_000_000, 2)]:
+        job = json.dumps({"bytes": n_bytes, "workers": workers})
+        out = subprocess.run([sys.executable, __file__, "--tokenize-child", job], capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        r = json.loads(out.stdout.splitlines()[-1])
+        speed = n_bytes / 1e6 / r["seconds"]
+        if n_bytes == 32_000_000 and workers == 1:
+            one = speed
+        print(f"| {workers} | {n_bytes / 1e6:.0f} | {r['documents']:,} | {r['tokens']:,} | {r['seconds']:.1f} | {speed:.2f} "
+              f"| {speed / one if one else 1:.2f} | {r['parent_mb']:.0f} | {r['worker_mb']:.0f} | {r['bin_mb']:.1f} |")
+
+
 def main() -> None:
     lengths = lognormal_lengths(N_DOCS, MAX_LENGTH)
     print(f"{N_DOCS:,} log-normal documents, {int(lengths.sum()):,} tokens, mean {lengths.mean():.1f}, "
@@ -147,7 +214,14 @@ def main() -> None:
           "\ntheir packs hold at most 12 sequences (SPFHP, LPFHP) or 3 (NNLSHP), ours have no such cap:")
     for name, value in KRELL_REPORTED.items():
         print(f"  {name}: {value:.3%}")
+    tokenize_table()
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokenize-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.tokenize_child:
+        print(json.dumps(tokenize_child(json.loads(args.tokenize_child))))
+    else:
+        main()

@@ -9,7 +9,8 @@ torch = pytest.importorskip("torch")
 
 from tokbook import packing  # noqa: E402
 from tokbook.encodings import get_encoding  # noqa: E402
-from tokbook.packing.data import PackedRows, RandomWindows, TokenFile, token_dtype, tokenize_to_file  # noqa: E402
+from tokbook.packing.data import PackedRows, RandomWindows  # noqa: E402
+from tokbook.packing.tokenfile import TokenFile, token_dtype, tokenize_to_file  # noqa: E402
 
 WORDS = "packing rows of tokens keeps every document whole and wastes almost no padding naïve café".split()
 

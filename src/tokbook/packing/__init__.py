@@ -13,10 +13,10 @@ Names follow the ecosystem (Hugging Face ``transformers``, PyTorch, FlashAttenti
   what is computed from ``document_ids``: :func:`position_ids`, :func:`block_causal_mask`,
   :func:`labels`, :func:`shift_labels`, :func:`cu_seqlens`.
 
-Two modules use torch and are imported on their own: :mod:`tokbook.packing.tiny_lm`, a tiny
-causal language model that shows packed rows compute what separate documents do, and
-:mod:`tokbook.packing.data`, a corpus tokenized in parallel into a memory-mapped token file and
-read back as torch datasets of random windows or packed rows.
+Three modules are imported on their own: :mod:`tokbook.packing.tokenfile` tokenizes a corpus in
+parallel into a memory-mapped token file; :mod:`tokbook.packing.data` (torch) reads it back as
+datasets of random windows or packed rows; :mod:`tokbook.packing.tiny_lm` (torch) is a tiny
+causal language model that shows packed rows compute what separate documents do.
 
 >>> docs = [[5, 6, 7, 8], [9, 10], [11, 12, 13]]
 >>> rows = histogram_best_fit([len(d) for d in docs], 6)
