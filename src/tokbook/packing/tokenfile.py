@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import deque
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -78,9 +79,9 @@ def tokenize_to_file(documents: Iterable[str], stem, *, encoding: str = "gpt2", 
                      batch_size: int = 256) -> "TokenFile":
     """Encode ``documents`` (any iterable of strings, read lazily) into ``<stem>.bin/.idx/.json``.
 
-    ``workers`` processes encode batches of ``batch_size`` documents; the parent writes them in
-    order as they come back, so the files are the same for any number of workers and memory
-    holds a few batches, not the corpus.
+    ``workers`` processes encode batches of ``batch_size`` documents; the parent reads ahead at
+    most two batches per worker and writes the results in order, so the files are the same for
+    any number of workers and memory holds a few batches, not the corpus.
     """
     from tokbook.encodings import ENCODING_NAMES, get_encoding
 
@@ -98,11 +99,24 @@ def tokenize_to_file(documents: Iterable[str], stem, *, encoding: str = "gpt2", 
     with context.Pool(workers, initializer=_start_worker, initargs=(encoding,)) as pool, \
             open(stem.with_suffix(".bin"), "wb") as tokens_out, open(stem.with_suffix(".idx"), "wb") as index_out:
         index_out.write(np.zeros(1, dtype=np.int64).tobytes())
-        for tokens, lengths in pool.imap(_encode_batch, _batches(documents, batch_size)):
+
+        def write(result) -> None:
+            nonlocal n_docs, n_tokens
+            tokens, lengths = result.get()
             tokens_out.write(tokens.tobytes())
             index_out.write((n_tokens + np.cumsum(lengths)).tobytes())
             n_docs += len(lengths)
             n_tokens += int(lengths.sum())
+
+        # At most two batches per worker in flight (Pool.imap would read the whole corpus ahead),
+        # written in the order they were read.
+        in_flight: deque = deque()
+        for batch in _batches(documents, batch_size):
+            in_flight.append(pool.apply_async(_encode_batch, (batch,)))
+            if len(in_flight) >= 2 * workers:
+                write(in_flight.popleft())
+        while in_flight:
+            write(in_flight.popleft())
     if n_docs == 0:
         raise ValueError("documents is empty; nothing was written")
     meta = {"encoding": encoding, "vocab_size": vocab_size, "dtype": np.dtype(token_dtype(vocab_size)).name,
