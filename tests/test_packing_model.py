@@ -117,3 +117,35 @@ def test_the_model_refuses_a_float_mask():
     model = TinyCausalLM(VOCAB, MAX_LENGTH)
     with pytest.raises(TypeError, match="boolean"):
         model(torch.tensor([[1, 2]]), torch.tensor([[0, 1]]), torch.ones(1, 2, 2).tril())
+
+
+def greedy(model, input_ids, attention_mask, steps):
+    """Greedy generation from a padded batch, reading each next token from the last column.
+
+    The padding is one more "document" (id -1), so the block mask keeps real tokens off it and
+    the position ids count each prompt from 0 wherever its real tokens start.
+    """
+    ids, mask = np.array(input_ids), np.array(attention_mask)
+    for _ in range(steps):
+        doc_ids = np.where(mask, 0, -1)
+        with torch.no_grad():
+            logits = model(torch.tensor(ids), torch.tensor(packing.position_ids(doc_ids)),
+                           torch.tensor(packing.block_causal_mask(doc_ids)))
+        next_token = logits[:, -1].argmax(-1).numpy()
+        ids = np.concatenate([ids, next_token[:, None]], axis=1)
+        mask = np.concatenate([mask, np.ones((len(ids), 1), dtype=bool)], axis=1)
+    return ids[:, -steps:]
+
+
+def test_batched_generation_needs_left_padding():
+    model = TinyCausalLM(VOCAB, 32)
+    prompts = [[5, 6, 7, 8, 9, 10], [11, 12], [13, 14, 15, 16]]
+    alone = [greedy(model, [p], [[True] * len(p)], 5)[0].tolist() for p in prompts]
+    left = packing.pad(prompts, 0, side="left")
+    assert greedy(model, left["input_ids"], left["attention_mask"], 5).tolist() == alone
+    # Right padding puts pads in the last column of the shorter prompts: their first new token
+    # is predicted from a pad, and what follows is generated after a gap of pads.
+    right = packing.pad(prompts, 0, side="right")
+    wrong = greedy(model, right["input_ids"], right["attention_mask"], 5).tolist()
+    assert wrong[0] == alone[0]                      # the longest prompt has no padding
+    assert wrong[1] != alone[1] and wrong[2] != alone[2]

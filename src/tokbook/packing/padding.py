@@ -27,6 +27,11 @@ def pad(batch, pad_id: int, *, side: str = "right", max_length: int | None = Non
     uses); ``side="left"`` puts it first, so that every row of a batch ends with its last real token
     and the next generated token goes right after it (what batched generation needs).
 
+    A padded batch is a packed one with one document per row: ``np.where(attention_mask, 0, -1)``
+    are its ``document_ids``, from which :func:`~tokbook.packing.position_ids` counts each row
+    from its first real token and :func:`~tokbook.packing.block_causal_mask` keeps real tokens
+    off the padding, on either side.
+
     >>> out = pad([[5, 6, 7], [8]], pad_id=0)
     >>> out["input_ids"].tolist(), out["attention_mask"].astype(int).tolist()
     ([[5, 6, 7], [8, 0, 0]], [[1, 1, 1], [1, 0, 0]])
