@@ -21,7 +21,7 @@ import json
 import multiprocessing
 from collections import deque
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +64,8 @@ def _encode_batch(batch: tuple[int, list[str]]) -> tuple[np.ndarray, np.ndarray]
     enc = _worker_encoding
     dtype = token_dtype(enc.n_vocab)
     docs = [enc.encode_ordinary(text) + [enc.eot_token] for text in texts]
-    return np.fromiter((t for d in docs for t in d), dtype=dtype), np.array([len(d) for d in docs], dtype=np.int64)
+    lengths = np.array([len(d) for d in docs], dtype=np.int64)
+    return np.fromiter(chain.from_iterable(docs), dtype=dtype, count=int(lengths.sum())), lengths
 
 
 def _batches(documents: Iterable[str], size: int) -> Iterator[tuple[int, list[str]]]:
