@@ -2,12 +2,14 @@
 
 import numpy as np
 import pytest
+import tokenizers
+import torch
+import transformers
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from transformers.loss.loss_utils import ForCausalLMLoss
 
 from tokbook import packing
-
-tokenizers = pytest.importorskip("tokenizers")
 
 
 def word_tokenizer(n_words=50):
@@ -211,7 +213,6 @@ def test_block_causal_mask_is_the_plain_definition_and_never_leaves_a_query_empt
 
 
 def test_labels_and_positions_match_transformers_flattening_collator():
-    transformers = pytest.importorskip("transformers")
     docs = [[5, 6, 7], [8, 9], [10, 11, 12, 13], [14]]
     collator = transformers.DataCollatorWithFlattening(return_flash_attn_kwargs=True, return_seq_idx=True)
     hf = collator([{"input_ids": d} for d in docs], return_tensors="np")
@@ -237,14 +238,12 @@ def test_shifted_labels_ignore_exactly_the_targets_in_another_document():
 
 
 def test_labels_convention_against_transformers_loss_and_plain_cross_entropy():
-    torch = pytest.importorskip("torch")
-    loss_utils = pytest.importorskip("transformers.loss.loss_utils")
     rng = np.random.default_rng(2)
     docs = random_documents(rng, 12, 10, vocab=50)
     rows = packing.first_fit_decreasing([len(d) for d in docs], 16)
     batch = packing.pack(docs, rows, 16, pad_id=0)
     logits = torch.tensor(rng.normal(size=(*batch["input_ids"].shape, 50)))
-    hf = loss_utils.ForCausalLMLoss(logits, torch.tensor(batch["labels"]), vocab_size=50)
+    hf = ForCausalLMLoss(logits, torch.tensor(batch["labels"]), vocab_size=50)
     targets = torch.tensor(packing.shift_labels(batch["labels"]))
     ours = torch.nn.functional.cross_entropy(logits.reshape(-1, 50), targets.reshape(-1))
     # And by hand: the mean over documents' own next tokens of -log softmax.

@@ -4,13 +4,12 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from tokbook import packing  # noqa: E402
-from tokbook.encodings import get_encoding  # noqa: E402
-from tokbook.packing.data import PackedRows, RandomWindows  # noqa: E402
-from tokbook.packing.tokenfile import TokenFile, token_dtype, tokenize_to_file  # noqa: E402
+from tokbook import packing
+from tokbook.encodings import get_encoding
+from tokbook.packing.data import PackedRows, RandomWindows
+from tokbook.packing.tokenfile import TokenFile, token_dtype, tokenize_to_file
 
 WORDS = "packing rows of tokens keeps every document whole and wastes almost no padding naïve café".split()
 

@@ -3,11 +3,11 @@ alone computes, and leaving out the block mask or the position reset changes the
 
 import numpy as np
 import pytest
+import torch
+from transformers.loss.loss_utils import ForCausalLMLoss
 
 from tokbook import packing
-
-torch = pytest.importorskip("torch")
-from tokbook.packing.tiny_lm import TinyCausalLM, causal_lm_loss  # noqa: E402
+from tokbook.packing.tiny_lm import TinyCausalLM, causal_lm_loss
 
 VOCAB, MAX_LENGTH = 64, 24
 
@@ -104,12 +104,11 @@ def test_rotary_positions_need_the_mask_but_not_the_reset(packed):
 
 
 def test_the_model_loss_is_transformers_loss():
-    loss_utils = pytest.importorskip("transformers.loss.loss_utils")
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(2, 7, 11, generator=generator, dtype=torch.float64)
     labels = torch.randint(0, 11, (2, 7), generator=generator)
     labels[0, :2] = packing.IGNORE_INDEX
-    hf = loss_utils.ForCausalLMLoss(logits, labels, vocab_size=11)
+    hf = ForCausalLMLoss(logits, labels, vocab_size=11)
     assert float(causal_lm_loss(logits, labels)) == pytest.approx(float(hf), rel=1e-6)
 
 
