@@ -290,3 +290,13 @@ def test_labels_convention_against_transformers_loss_and_plain_cross_entropy():
 def test_bad_input_gets_a_clear_error(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_the_numpy_part_and_the_token_file_do_not_import_torch():
+    """torch is an extra (tokbook[torch]); only tokbook.packing.tiny_lm and .data may need it."""
+    import subprocess
+    import sys
+
+    code = "import sys, tokbook.packing, tokbook.packing.tokenfile; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
