@@ -106,7 +106,9 @@ def block_causal_mask(document_ids) -> np.ndarray:
 def labels(input_ids, document_ids) -> np.ndarray:
     """``input_ids`` with ``IGNORE_INDEX`` on padding and on the first token of each document.
 
-    Not shifted (the Hugging Face convention: the model or the loss shifts them by one).
+    Not shifted (the Hugging Face convention: the model or the loss shifts them by one). The
+    first token of every row is ignored too (a run starts there); after the shift no position
+    predicts it anyway, so this changes nothing for a document cut across rows.
 
     >>> labels([7, 8, 9, 4, 0], [0, 0, 0, 1, -1]).tolist()
     [-100, 8, 9, -100, -100]
