@@ -274,7 +274,9 @@ def forbidden_calls(submission: NotebookNode | dict, release: NotebookNode | dic
 
     The task's cell is found by grade id (or cell id) in the submission; functions it calls that
     the student defined in other cells are read too (so a helper in a scratch cell counts), but
-    the scratch cells themselves may use anything. Static analysis has limits: a name built at
+    the scratch cells themselves may use anything. A function of another task's cell is judged by
+    that task's rules only (a task that calls ``encode_codepoint`` is not flagged for what it does).
+    Static analysis has limits: a name built at
     run time (``getattr(s, "enc" + "ode")``, ``eval``) is not seen.
 
     >>> rel = {"cells": [{"cell_type": "code", "id": "t1", "source": "",
@@ -286,12 +288,16 @@ def forbidden_calls(submission: NotebookNode | dict, release: NotebookNode | dic
     """
     sub_cells = [c for c in submission.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
     trees = {id(c): _python(_source(c)) for c in sub_cells}
+    # Functions that other task cells define are judged by their own task's rules, not followed.
+    tasks = {nbgrader_metadata(c).get("grade_id") for c in release.get("cells", [])
+             if nbgrader_metadata(c).get("solution")}
     defined: dict[str, ast.AST] = {}
     modules: set[str] = set()
     for cell in sub_cells:
         tree = trees[id(cell)]
+        in_task = bool(tasks & {nbgrader_metadata(cell).get("grade_id"), cell.get("id")})
         for node in tree.body if tree is not None else []:
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not in_task:
                 defined.setdefault(node.name, node)
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 modules |= {a.asname or a.name.split(".")[0] for a in node.names}
