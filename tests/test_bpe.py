@@ -168,19 +168,19 @@ def test_a_token_that_is_not_a_merge_is_encoded_as_tiktoken_encodes_it():
 # ----------------------------------------------------------------------------------------------
 # surrogate code points: encoded as tiktoken encodes them
 
-SURROGATE_CASES = {
-    "\ud83d\udc4d": [9468, 239, 235],  # a pair written as two code points: read as 👍
-    "\ud83d": [5809],  # a lone surrogate: U+FFFD
-    "a\udc80b": [64, 5809, 65],
-    "\udc4d\ud83d": [10178],  # low then high is no pair: two U+FFFD
-    "\ud83d\ud83d\udc4d": [5809, 9468, 239, 235],
-    "\ud800\udc00": [172, 238, 222, 222],  # U+10000
-}
+SURROGATE_CASES = [  # (text, cl100k_base ids); a list, as ruff's F601 misreads surrogate keys
+    ("\ud83d\udc4d", [9468, 239, 235]),  # a pair written as two code points: read as 👍
+    ("\ud83d", [5809]),  # a lone surrogate: U+FFFD
+    ("a\udc80b", [64, 5809, 65]),
+    ("\udc4d\ud83d", [10178]),  # low then high is no pair: two U+FFFD
+    ("\ud83d\ud83d\udc4d", [5809, 9468, 239, 235]),
+    ("\ud800\udc00", [172, 238, 222, 222]),  # U+10000
+]
 
 
 def test_surrogates_are_encoded_as_tiktoken_encodes_them():
     ours, theirs = _tokenizer("cl100k_base"), get_encoding("cl100k_base")
-    for text, ids in SURROGATE_CASES.items():
+    for text, ids in SURROGATE_CASES:
         assert theirs.encode(text) == ids  # what tiktoken does, written down
         assert ours.encode(text) == ours.encode_ordinary(text) == ids
         assert list(ours.encode_iterable([text])) == ours.to_tiktoken().encode(text) == ids
