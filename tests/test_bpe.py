@@ -98,6 +98,12 @@ def test_cutting_before_a_newline_after_a_letter_or_digit_changes_no_pre_token(t
         assert pieces == regex.findall(pattern, text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(st.sampled_from(list("aZ1_²é .\n") + ["\n\n", "日"]), max_size=40).map("".join))
+def test_the_last_line_cut_is_the_last_cut_of_cut_at_line_ends(text):
+    assert pretokenize.last_line_cut(text) == len(text) - len(pretokenize.cut_at_line_ends(text)[-1])
+
+
 def test_merges_are_recovered_from_ranks(pair):
     ours, theirs = pair
     # Replaying the merges in order rebuilds every multi-byte token exactly.

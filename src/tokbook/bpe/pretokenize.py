@@ -16,7 +16,7 @@ import regex
 
 from tokbook import encodings
 
-__all__ = ["PATTERNS", "ascii_pattern", "cut_at_line_ends", "special_regex", "splitter"]
+__all__ = ["PATTERNS", "ascii_pattern", "cut_at_line_ends", "last_line_cut", "special_regex", "splitter"]
 
 #: Split patterns by name: those of GPT-2, GPT-4 (cl100k_base) and GPT-4o (o200k_base).
 PATTERNS = {
@@ -55,6 +55,19 @@ def ascii_pattern(pattern: str) -> str:
 #: that is always a pre-token boundary, and neither side's pre-tokens depend on the other side, so
 #: the pieces can be split one by one (the ASCII ones with the fast engine).
 cut_at_line_ends = re.compile(r"(?<=[^\W_])(?=\n)").split
+_letter_or_digit = re.compile(r"[^\W_]").match
+
+
+def last_line_cut(text: str) -> int:
+    r"""Where :func:`cut_at_line_ends` would cut ``text`` last (0 if nowhere), found from the end.
+
+    >>> last_line_cut("one\ntwo.\nthree\n."), cut_at_line_ends("one\ntwo.\nthree\n.")
+    (14, ['one', '\ntwo.\nthree', '\n.'])
+    """
+    at = text.rfind("\n")
+    while at > 0 and not _letter_or_digit(text, at - 1):
+        at = text.rfind("\n", 0, at)
+    return max(at, 0)
 
 
 def splitter(pattern: str) -> Callable[[str], list[str]]:

@@ -33,7 +33,7 @@ import tiktoken
 from tokbook import encodings
 from tokbook.bpe import fast, saving, training
 from tokbook.bpe.merging import byte_pair_merge
-from tokbook.bpe.pretokenize import PATTERNS, cut_at_line_ends, special_regex, splitter
+from tokbook.bpe.pretokenize import PATTERNS, last_line_cut, special_regex, splitter
 
 __all__ = ["Tokenizer", "SpecialArg", "repair_surrogates"]
 
@@ -475,7 +475,7 @@ class Tokenizer:
             else:
                 self._encode_chunk(part, ids)
         last = parts[-1]
-        cut = len(last) - len(cut_at_line_ends(last)[-1]) if builtin else 0
+        cut = last_line_cut(last) if builtin else 0
         if cut:
             ids += encoding.encode_ordinary(last[:cut])
             return ids, last[cut:] + rest
