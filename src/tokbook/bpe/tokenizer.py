@@ -8,11 +8,13 @@ tokenizer built from tiktoken's ranks gives tiktoken's ids.
 
 **Text that is not valid Unicode.** A Python ``str`` can hold surrogate code points, which
 UTF-8 cannot encode: a lone one (``json.loads('"\\ud83d"')``, file names read with
-``surrogateescape``) or a pair written as two code points (``"\\ud83d\\udc4d"``, as JSON from
-JavaScript often spells 👍). A tokenizer must not fail on text, so, like tiktoken, the encoders
-first rewrite such text through UTF-16: a pair becomes the character it spells and a lone
-surrogate becomes U+FFFD (:func:`repair_surrogates`). ``tokbook.utf8.encode`` is a codec and
-keeps refusing them.
+``surrogateescape``, text cut by a UTF-16 API) or a pair written as two code points
+(``"\\ud83d\\udc4d"``, which ``unicode_escape`` decoding gives for 👍; ``json.loads`` joins such
+a pair itself). A tokenizer must not fail on text, so, like tiktoken (its Python wrapper catches
+the ``UnicodeEncodeError``), the encoders then rewrite the text through UTF-16: a pair becomes
+the character it spells and any other surrogate becomes U+FFFD (:func:`repair_surrogates`).
+``encode_iterable`` reads a pair split between two chunks as one character, as in the joined
+text. ``tokbook.utf8.encode`` is a codec and keeps refusing surrogates.
 
 **Two paths.** :meth:`Tokenizer.encode` and :meth:`Tokenizer.encode_ordinary` are the readable
 reference, in pure Python. :meth:`Tokenizer.encode_batch`, :meth:`Tokenizer.encode_iterable`
@@ -419,7 +421,7 @@ class Tokenizer:
         The ids are those of ``encode("".join(iterable))``, including a surrogate pair split
         between two chunks (it is read as the character it spells, as in the joined text).
         Chunks are gathered into batches of about 64k characters, and memory stays bounded by
-        a batch plus the longest pre-token.
+        about two batches plus the longest pre-token.
 
         Each batch is cut where encoding it separately cannot change an id, and what follows
         the cut waits for the next batch. For the built-in patterns, the cut is the last line
@@ -448,12 +450,17 @@ class Tokenizer:
             pending.append(chunk)
             size += len(chunk)
             if size >= _STREAM_BATCH:
-                ids, rest = self._encode_batch_of_stream("".join(pending), prefixes, allowed, disallowed)
+                ids, rest = self._encode_stream_head("".join(pending), prefixes, allowed, disallowed)
                 yield from ids
                 pending, size = [rest], len(rest)
-        yield from self.encode("".join(pending), allowed_special=allowed, disallowed_special=disallowed)
+        text = "".join(pending)
+        if self.pattern in PATTERNS.values():
+            self._check_disallowed(text, disallowed)
+            yield from self.to_tiktoken().encode(text, allowed_special=allowed, disallowed_special=())
+        else:
+            yield from self.encode(text, allowed_special=allowed, disallowed_special=disallowed)
 
-    def _encode_batch_of_stream(self, text: str, prefixes: set[str], allowed: frozenset[str],
+    def _encode_stream_head(self, text: str, prefixes: set[str], allowed: frozenset[str],
                                 disallowed: frozenset[str]) -> tuple[list[int], str]:
         """The ids of the part of ``text`` that later text cannot change, and the rest."""
         longest = max(map(len, prefixes), default=0)
