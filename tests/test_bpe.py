@@ -98,10 +98,24 @@ def test_cutting_before_a_newline_after_a_letter_or_digit_changes_no_pre_token(t
         assert pieces == regex.findall(pattern, text)
 
 
-@settings(max_examples=300, deadline=None)
-@given(text=st.lists(st.sampled_from(list("aZ1_²é .\n") + ["\n\n", "日"]), max_size=40).map("".join))
-def test_the_last_line_cut_is_the_last_cut_of_cut_at_line_ends(text):
-    assert pretokenize.last_line_cut(text) == len(text) - len(pretokenize.cut_at_line_ends(text)[-1])
+_CUT_TEXT = st.lists(st.sampled_from(list("aZ1_²é .,'\n\r\t/") + ["\n\n", "日", "'ll", " \n", "\u0301", "\u00a0", "\u2028", "\u0085", "\r\n", "😀"]),
+                     max_size=30).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=_CUT_TEXT, more=_CUT_TEXT, name=st.sampled_from(sorted(bpe.PATTERNS)))
+def test_text_before_the_last_safe_cut_splits_alike_whatever_follows(text, more, name):
+    pattern = bpe.PATTERNS[name]
+    cut = pretokenize.last_safe_cut(text, pattern)
+    whole = regex.findall(pattern, text + more)
+    assert regex.findall(pattern, text[:cut]) + regex.findall(pattern, text[cut:] + more) == whole
+
+
+def test_the_last_safe_cut_of_each_pattern():
+    text = "end.\nnext\nmore.\n"
+    assert pretokenize.last_safe_cut(text, bpe.PATTERNS["gpt2"]) == len(text) - 1  # before the last newline
+    assert pretokenize.last_safe_cut(text, bpe.PATTERNS["cl100k_base"]) == 10  # just after the newline, before "more"
+    assert pretokenize.last_safe_cut("a.\n", bpe.PATTERNS["o200k_base"]) == 0
 
 
 def test_merges_are_recovered_from_ranks(pair):

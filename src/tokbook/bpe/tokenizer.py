@@ -35,7 +35,7 @@ import tiktoken
 from tokbook import encodings
 from tokbook.bpe import fast, saving, training
 from tokbook.bpe.merging import byte_pair_merge
-from tokbook.bpe.pretokenize import PATTERNS, last_line_cut, special_regex, splitter
+from tokbook.bpe.pretokenize import PATTERNS, last_safe_cut, special_regex, splitter
 
 __all__ = ["Tokenizer", "SpecialArg", "repair_surrogates"]
 
@@ -424,9 +424,10 @@ class Tokenizer:
         about two batches plus the longest pre-token.
 
         Each batch is cut where encoding it separately cannot change an id, and what follows
-        the cut waits for the next batch. For the built-in patterns, the cut is the last line
-        end after a letter or a digit, and the text before it is encoded by the fast path.
-        Otherwise (a custom pattern, or no such line end), the pure path encodes the batch's
+        the cut waits for the next batch. For the built-in patterns, the cut is at the last
+        suitable line end (:func:`~tokbook.bpe.pretokenize.last_safe_cut`), and the text before
+        it is encoded by the fast path. Otherwise (a custom pattern, or no such line end), the
+        pure path encodes the batch's
         pre-tokens except those that end within 3 characters of its end, or a special token
         split between chunks: those could change with the next chunk. (For the built-in
         patterns a pre-token's extent depends on at most 3 characters after it, for
@@ -482,7 +483,7 @@ class Tokenizer:
             else:
                 self._encode_chunk(part, ids)
         last = parts[-1]
-        cut = last_line_cut(last) if builtin else 0
+        cut = last_safe_cut(last, self.pattern) if builtin else 0
         if cut:
             ids += encoding.encode_ordinary(last[:cut])
             return ids, last[cut:] + rest
