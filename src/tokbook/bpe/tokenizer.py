@@ -462,7 +462,7 @@ class Tokenizer:
             yield from self.encode(text, allowed_special=allowed, disallowed_special=disallowed)
 
     def _encode_stream_head(self, text: str, prefixes: set[str], allowed: frozenset[str],
-                                disallowed: frozenset[str]) -> tuple[list[int], str]:
+                            disallowed: frozenset[str]) -> tuple[list[int], str]:
         """The ids of the part of ``text`` that later text cannot change, and the rest."""
         longest = max(map(len, prefixes), default=0)
         hold = next((k for k in range(min(longest, len(text)), 0, -1) if text[-k:] in prefixes), 0)
