@@ -99,30 +99,49 @@ def heap_byte_pair_merge(piece: bytes, ranks: Mapping[bytes, int], max_rank: int
     """:func:`byte_pair_merge` in O(n log n): the same parts as :func:`scan_byte_pair_merge`.
 
     The parts form a linked list over byte positions: the part that starts at ``i`` ends at
-    ``end[i]``, and ``before[i]`` is where the part before it starts. ``pair[i]`` is the rank of
-    the pair that starts at part ``i``. A min-heap holds each candidate pair as one integer,
-    ``rank`` in the high bits and start in the low bits, so it pops the lowest rank and, among
-    equal ranks, the leftmost. A merge changes at most two pairs: it pushes them anew and leaves
-    their old entries in the heap, where an entry whose rank no longer matches ``pair`` is stale
-    and is skipped when popped. Every current pair has its entry, so the lowest entry that still
-    matches is the pair the scan would choose. Each merge pushes at most two entries, so the
-    heap never holds more than 3n entries and each operation costs log n.
+    ``end[i]``, and ``before[i]`` is where the part before it starts; ``pair[i]`` is the rank
+    of the pair that starts at part ``i``. The candidate pairs wait in two levels of min-heaps:
+    ``lowest`` holds each rank that has candidates, and ``starts[rank]`` the start of each
+    candidate with that rank, so the lowest rank comes first and, among equal ranks, the
+    leftmost pair, as in tiktoken. (Two levels rather than one heap of (rank, start): the heaps
+    stay small, which CPython pops faster.) A merge changes at most two pairs: it pushes them
+    anew and leaves their old entries behind, where an entry whose rank no longer matches
+    ``pair`` is stale and is skipped when popped. Every current pair has its entry, so the first
+    entry that still matches is the pair the scan would choose. Each merge pushes at most two
+    entries, so there are never more than 3n, and each heap operation costs log n.
     """
     get = ranks.get
     n = len(piece)
     limit = NO_RANK if max_rank is None else max_rank
-    shift = n.bit_length()
-    low = (1 << shift) - 1
     end = list(range(1, n + 1))
     before = list(range(-1, n - 1))
     pair = [get(piece[i:i + 2], NO_RANK) for i in range(n - 1)] + [NO_RANK]
-    heap = [rank << shift | i for i, rank in enumerate(pair) if rank < limit]
-    heapq.heapify(heap)
+    starts: dict[int, list[int]] = {}
+    for i, rank in enumerate(pair):
+        if rank < limit:
+            starts.setdefault(rank, []).append(i)  # in increasing order, so each list is a heap
+    lowest = list(starts)
+    heapq.heapify(lowest)
     pop, push = heapq.heappop, heapq.heappush
-    while heap:
-        entry = pop(heap)
-        i = entry & low
-        if pair[i] != entry >> shift:
+
+    def candidate(rank: int, start: int) -> None:
+        if rank < limit:
+            waiting = starts.get(rank)
+            if waiting is None:
+                starts[rank] = [start]
+                push(lowest, rank)
+            else:
+                push(waiting, start)
+
+    while lowest:
+        rank = lowest[0]
+        waiting = starts[rank]
+        if not waiting:
+            pop(lowest)
+            del starts[rank]
+            continue
+        i = pop(waiting)
+        if pair[i] != rank:
             continue  # stale
         right = end[i]
         k = end[i] = end[right]  # part i now ends where its right neighbour ended
@@ -131,14 +150,12 @@ def heap_byte_pair_merge(piece: bytes, ranks: Mapping[bytes, int], max_rank: int
         if k < n:
             before[k] = i
             rank = get(piece[i:end[k]], NO_RANK)
-            if rank < limit:
-                push(heap, rank << shift | i)
         pair[i] = rank
+        candidate(rank, i)
         if i:
             h = before[i]
             rank = pair[h] = get(piece[h:k], NO_RANK)
-            if rank < limit:
-                push(heap, rank << shift | h)
+            candidate(rank, h)
     parts, i = [], 0
     while i < n:
         parts.append(piece[i:end[i]])
