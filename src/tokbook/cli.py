@@ -140,10 +140,18 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ids(tok: Tokenizer, args: argparse.Namespace) -> Iterator[int]:
+    """The ids of the input file, streamed; a model without a split pattern encodes the whole
+    file as one piece, so it reads the whole file first."""
+    if tok.pattern is None:
+        return iter(tok.encode("".join(_blocks(args.input)), **_special_options(args)))
+    return tok.encode_iterable(_blocks(args.input), **_special_options(args))
+
+
 def _write_ids(tok: Tokenizer, args: argparse.Namespace, out: TextIO) -> None:
     """Write the ids of the input file, 32 to a line."""
     line: list[str] = []
-    for token_id in tok.encode_iterable(_blocks(args.input), **_special_options(args)):
+    for token_id in _ids(tok, args):
         line.append(str(token_id))
         if len(line) == 32:
             out.write(" ".join(line) + "\n")
@@ -154,10 +162,10 @@ def _write_ids(tok: Tokenizer, args: argparse.Namespace, out: TextIO) -> None:
 
 def _stats(args: argparse.Namespace) -> int:
     tok = _load_model(args.model)
-    n_tokens = sum(1 for _ in tok.encode_iterable(_blocks(args.input), **_special_options(args)))
+    n_tokens = sum(1 for _ in _ids(tok, args))
     n_bytes = args.input.stat().st_size
-    ratio = n_bytes / n_tokens if n_tokens else float("nan")
-    print(f"{args.input}: {n_bytes} bytes, {n_tokens} tokens, {ratio:.3f} bytes per token")
+    ratio = f"{n_bytes / n_tokens:.3f}" if n_tokens else "no"  # an empty file has no ratio
+    print(f"{args.input}: {n_bytes} bytes, {n_tokens} tokens, {ratio} bytes per token")
     return 0
 
 
