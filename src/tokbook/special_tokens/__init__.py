@@ -1,0 +1,12 @@
+"""Special tokens: the ids no text should produce, and everything that goes wrong around them.
+
+- :mod:`~tokbook.special_tokens.inventory`: the special tokens of six real tokenizers (gpt2,
+  cl100k_base, o200k_base, Mistral v1 and v3 instruct, a BERT-style WordPiece), read from the
+  tokenizers themselves, each with its role, the roles its family lacks, and its unused ids.
+"""
+
+from tokbook.special_tokens.inventory import (
+    CORE_ROLES, NAMES, ROLES, SpecialToken, SpecialTokens, load_tokenizer, role_of, special_tokens,
+)
+
+__all__ = ["CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens"]
