@@ -3,10 +3,16 @@
 - :mod:`~tokbook.special_tokens.inventory`: the special tokens of six real tokenizers (gpt2,
   cl100k_base, o200k_base, Mistral v1 and v3 instruct, a BERT-style WordPiece), read from the
   tokenizers themselves, each with its role, the roles its family lacks, and its unused ids.
+- :mod:`~tokbook.special_tokens.injection`: what each library does with special strings in
+  untrusted text, and the safe ways: ids for markup, ordinary encoding for text, :func:`sanitize`.
 """
 
+from tokbook.special_tokens.injection import BREAK, check_no_special, encode_parts, encode_untrusted, sanitize
 from tokbook.special_tokens.inventory import (
     CORE_ROLES, NAMES, ROLES, SpecialToken, SpecialTokens, load_tokenizer, role_of, special_tokens,
 )
 
-__all__ = ["CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens"]
+__all__ = [
+    "BREAK", "check_no_special", "encode_parts", "encode_untrusted", "sanitize",
+    "CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens",
+]
