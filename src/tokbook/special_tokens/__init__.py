@@ -5,14 +5,21 @@
   tokenizers themselves, each with its role, the roles its family lacks, and its unused ids.
 - :mod:`~tokbook.special_tokens.injection`: what each library does with special strings in
   untrusted text, and the safe ways: ids for markup, ordinary encoding for text, :func:`sanitize`.
+- :mod:`~tokbook.special_tokens.templates`: Jinja2 chat templates rendered as ``transformers`` renders
+  them, and ``input_ids`` / ``labels`` that learn only the assistant's tokens.
 """
 
 from tokbook.special_tokens.injection import BREAK, check_no_special, encode_parts, encode_untrusted, sanitize
+from tokbook.special_tokens.templates import (
+    CHATML_TEMPLATE, IGNORE_INDEX, MISTRAL_TEMPLATE, ChatExample, ChatTemplateError, build_example, render_chat,
+)
 from tokbook.special_tokens.inventory import (
     CORE_ROLES, NAMES, ROLES, SpecialToken, SpecialTokens, load_tokenizer, role_of, special_tokens,
 )
 
 __all__ = [
     "BREAK", "check_no_special", "encode_parts", "encode_untrusted", "sanitize",
+    "CHATML_TEMPLATE", "IGNORE_INDEX", "MISTRAL_TEMPLATE", "ChatExample", "ChatTemplateError", "build_example",
+    "render_chat",
     "CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens",
 ]
