@@ -7,6 +7,8 @@
   untrusted text, and the safe ways: ids for markup, ordinary encoding for text, :func:`sanitize`.
 - :mod:`~tokbook.special_tokens.templates`: Jinja2 chat templates rendered as ``transformers`` renders
   them, and ``input_ids`` / ``labels`` that learn only the assistant's tokens.
+- :mod:`~tokbook.special_tokens.vocab`: adding special tokens to a tiktoken ``Encoding`` or a
+  :class:`tokbook.bpe.Tokenizer`, and resizing (tied) torch embeddings with mean initialisation.
 """
 
 from tokbook.special_tokens.injection import BREAK, check_no_special, encode_parts, encode_untrusted, sanitize
@@ -16,10 +18,12 @@ from tokbook.special_tokens.templates import (
 from tokbook.special_tokens.inventory import (
     CORE_ROLES, NAMES, ROLES, SpecialToken, SpecialTokens, load_tokenizer, role_of, special_tokens,
 )
+from tokbook.special_tokens.vocab import TinyLM, extend_encoding, extend_tokenizer, resize_embedding
 
 __all__ = [
     "BREAK", "check_no_special", "encode_parts", "encode_untrusted", "sanitize",
     "CHATML_TEMPLATE", "IGNORE_INDEX", "MISTRAL_TEMPLATE", "ChatExample", "ChatTemplateError", "build_example",
     "render_chat",
+    "TinyLM", "extend_encoding", "extend_tokenizer", "resize_embedding",
     "CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens",
 ]
