@@ -118,6 +118,10 @@ def test_bad_input_to_injection_helpers():
         encode_untrusted(object(), "x")
     with pytest.raises(TypeError, match="an id \\(int\\) or untrusted text"):
         encode_parts(load_tokenizer("gpt2"), [1.5])
+    with pytest.raises(ValueError, match="id 50257 is out of range: this tokenizer has ids 0..50256"):
+        encode_parts(load_tokenizer("gpt2"), ["hi", 50257])
+    with pytest.raises(ValueError, match="ids 0..31999"):
+        encode_parts(load_tokenizer("mistral_v1"), [-1])
     with pytest.raises(ValueError, match="position 1"):
         check_no_special([5, 50256], {50256})
     check_no_special([5, 50256], {50256}, allowed={50256})

@@ -9,6 +9,8 @@
   them, and ``input_ids`` / ``labels`` that learn only the assistant's tokens.
 - :mod:`~tokbook.special_tokens.vocab`: adding special tokens to a tiktoken ``Encoding`` or a
   :class:`tokbook.bpe.Tokenizer`, and resizing (tied) torch embeddings with mean initialisation.
+- :mod:`~tokbook.special_tokens.sampling`: special and unused ids masked out of the logits
+  (``-inf``, then softmax) before sampling.
 """
 
 from tokbook.special_tokens.injection import BREAK, check_no_special, encode_parts, encode_untrusted, sanitize
@@ -18,12 +20,14 @@ from tokbook.special_tokens.templates import (
 from tokbook.special_tokens.inventory import (
     CORE_ROLES, NAMES, ROLES, SpecialToken, SpecialTokens, load_tokenizer, role_of, special_tokens,
 )
+from tokbook.special_tokens.sampling import banned_ids, generate, mask_logits, sample_next
 from tokbook.special_tokens.vocab import TinyLM, extend_encoding, extend_tokenizer, resize_embedding
 
 __all__ = [
     "BREAK", "check_no_special", "encode_parts", "encode_untrusted", "sanitize",
     "CHATML_TEMPLATE", "IGNORE_INDEX", "MISTRAL_TEMPLATE", "ChatExample", "ChatTemplateError", "build_example",
     "render_chat",
+    "banned_ids", "generate", "mask_logits", "sample_next",
     "TinyLM", "extend_encoding", "extend_tokenizer", "resize_embedding",
     "CORE_ROLES", "NAMES", "ROLES", "SpecialToken", "SpecialTokens", "load_tokenizer", "role_of", "special_tokens",
 ]

@@ -74,16 +74,29 @@ def encode_parts(tokenizer: Encoder, parts: Iterable[int | str]) -> list[int]:
     """Concatenate trusted ids (ints, passed through) and untrusted text (strs, :func:`encode_untrusted`).
 
     This is how to build a conversation whose markup no user can forge: the markup is ids.
+    An id outside the tokenizer's vocabulary raises ValueError.
     """
     ids: list[int] = []
     for part in parts:
         if isinstance(part, str):
             ids += encode_untrusted(tokenizer, part)
         elif isinstance(part, int) and not isinstance(part, bool):
+            size = _vocab_size(tokenizer)
+            if not 0 <= part < size:
+                raise ValueError(f"id {part} is out of range: this tokenizer has ids 0..{size - 1}; "
+                                 "look special ids up by name (SpecialTokens.id_of) instead of typing them")
             ids.append(part)
         else:
             raise TypeError(f"each part must be an id (int) or untrusted text (str), got {part!r}")
     return ids
+
+
+def _vocab_size(tokenizer: Encoder) -> int:
+    if isinstance(tokenizer, sentencepiece.SentencePieceProcessor):
+        return tokenizer.get_piece_size()
+    if isinstance(tokenizer, tokenizers.Tokenizer):
+        return tokenizer.get_vocab_size(with_added_tokens=True)
+    return tokenizer.n_vocab
 
 
 def sanitize(text: str, special_strings: Collection[str]) -> str:
