@@ -109,3 +109,22 @@ def test_bad_resize_requests():
         resize_embedding(nn.Linear(4, 10), 12)
     with pytest.raises(ValueError, match="resize_token_embeddings"):
         TinyLM(10)(torch.tensor([[3, 10]]))
+
+
+@pytest.mark.parametrize("init", ["mean", "sample"])
+def test_resize_agrees_with_transformers_mean_resizing(monkeypatch, init):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=300, n_positions=32, n_embd=16, n_layer=1, n_head=2,
+                                       bos_token_id=None, eos_token_id=None))
+    old = nn.Embedding.from_pretrained(model.get_input_embeddings().weight.detach().clone())
+    model.resize_token_embeddings(303, mean_resizing=True)
+    theirs = model.get_input_embeddings().weight.detach()
+    ours = resize_embedding(old, 303, init=init, generator=torch.Generator().manual_seed(0)).weight
+    assert model.lm_head.weight is model.get_input_embeddings().weight  # tied, like TinyLM
+    assert torch.equal(theirs[:300], ours[:300])
+    # transformers samples around the mean with 1e-9 of the covariance: in practice, the mean
+    assert torch.allclose(theirs[300:], ours[300:], atol=1e-4, rtol=0)
+    assert (theirs[300:] - old.weight.mean(dim=0)).abs().max().item() < 1e-4
