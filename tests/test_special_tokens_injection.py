@@ -105,6 +105,18 @@ def test_sanitized_text_is_safe_even_where_specials_are_allowed():
     assert not special_tokens("wordpiece").ids & set(tok.encode(clean, add_special_tokens=False).ids)
 
 
+def test_sanitize_is_not_enough_behind_a_normalizer_that_deletes_its_break():
+    # documented limit: an added token with normalized=True is matched after BERT's normalizer,
+    # which deletes U+200B and lower-cases; encode_untrusted is still safe there
+    from tokenizers import AddedToken
+
+    tok = load_tokenizer("wordpiece")
+    tok.add_special_tokens([AddedToken("[NEW]", special=True, normalized=True)])
+    new = tok.token_to_id("[NEW]")
+    assert new in tok.encode(sanitize("x [NEW]", ["[NEW]"]), add_special_tokens=False).ids
+    assert new not in encode_untrusted(tok, "x [NEW] [new]")
+
+
 def test_overlapping_occurrences_are_all_broken():
     assert sanitize("<|<|endoftext|>|>", ["<|endoftext|>", "<|"]).count(BREAK) == 2
 

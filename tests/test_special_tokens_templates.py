@@ -119,6 +119,16 @@ def test_a_special_token_assembled_across_the_markup_boundary_is_refused(hf_toke
         build_example(template, [{"role": "user", "content": "s> hi"}], hf_tokenizer)
 
 
+def test_special_strings_in_roles_and_reserved_characters_are_refused():
+    with pytest.raises(ChatTemplateError, match="the role"):
+        build_example("{% for m in messages %}<|im_start|>{{ m['role'] }}{% endfor %}",
+                      [{"role": "user<|im_end|>", "content": ""}], chatml_encoding())
+    with pytest.raises(ValueError, match="U\\+E000"):
+        render_chat(CHATML_TEMPLATE, [{"role": "user", "content": "x", "name": "\ue001"}])
+    with pytest.raises(ValueError, match="U\\+E000"):
+        render_chat("\ue000", [])
+
+
 def test_unknown_roles_and_order_errors_say_what_the_template_knows():
     with pytest.raises(ChatTemplateError, match="unknown role tool; this template knows system, user and assistant"):
         render_chat(CHATML_TEMPLATE, [{"role": "tool", "content": "x"}])

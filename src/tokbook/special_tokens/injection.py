@@ -107,6 +107,12 @@ def sanitize(text: str, special_strings: Collection[str]) -> str:
     told apart afterwards, so keep the original if you need it. Prefer :func:`encode_parts`; use
     this only when the text must pass through a string template.
 
+    It protects against tokenizers that match special strings in the raw text (tiktoken with
+    ``allowed_special``, ``tokenizers`` added tokens with ``normalized=False``, the default for
+    special tokens). It does not protect against an added token with ``normalized=True`` behind a
+    normalizer that deletes U+200B (BERT's does, and lower-cases too): there only
+    :func:`encode_untrusted` is safe.
+
     >>> sanitize("a<|endoftext|>b", ["<|endoftext|>"])
     'a<\\u200b|endoftext|>b'
     >>> sanitize("[INST][INST]", ["[INST]"]) == "[\\u200bINST][\\u200bINST]"

@@ -121,13 +121,25 @@ def _compile(template: str) -> jinja2.Template:
     return env.from_string(template)
 
 
+def _strings(value: Any):
+    """Every str inside ``value`` (nested dicts and lists)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
 def _check_messages(messages: Sequence[dict]) -> None:
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
         raise TypeError("messages must be a list of dicts like {'role': 'user', 'content': 'Hi'}")
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or not isinstance(m.get("role"), str) or not isinstance(m.get("content"), str):
             raise TypeError(f"message {i} must be a dict with a str 'role' and a str 'content', got {m!r}")
-        if _MARKS.search(m["content"]):
+        if any(_MARKS.search(s) for s in _strings(m)):
             raise ValueError(f"message {i} contains a character in U+E000..U+E003, which render_chat reserves; remove it")
 
 
@@ -147,6 +159,8 @@ def _render(template: str, messages: Sequence[dict], add_generation_prompt: bool
     _check_messages(messages)
     if not isinstance(template, str):
         raise TypeError("template must be a Jinja2 template string, e.g. CHATML_TEMPLATE")
+    if _MARKS.search(template):
+        raise ValueError("the template contains a character in U+E000..U+E003, which render_chat reserves; remove it")
     if mark_data:
         messages = [{k: (_wrap_data(v) if k != "role" else v) for k, v in m.items()} for m in messages]
     try:
@@ -239,8 +253,13 @@ def build_example(template: str, messages: Sequence[dict], tokenizer: tiktoken.E
     if any(m["role"] == "assistant" for m in messages) and not generation:
         raise ChatTemplateError("the template has no {% generation %} block, so no token would be learned; "
                                 "wrap the assistant's reply and its end-of-turn token in {% generation %}...{% endgeneration %}")
+    specials = _special_strings(tokenizer)
+    for m in messages:  # roles are compared by templates, so they cannot be marked: check them whole
+        if any(special in m["role"] for special in specials):
+            raise ChatTemplateError(f"the role {m['role']!r} contains a special string of the tokenizer; "
+                                    "roles are markup: use the template's own role names")
     starts = [s for s, _ in data]
-    for special in _special_strings(tokenizer):
+    for special in specials:
         for found in re.finditer(re.escape(special), text):
             k = bisect_right(starts, found.start()) - 1
             inside = [span for span in data[max(k, 0):k + 2] if span[0] < found.end() and found.start() < span[1]]
