@@ -156,3 +156,27 @@ def test_the_sandbox_blocks_python_internals_and_mutation():
         render_chat("{{ messages.__class__.__mro__ }}", [])
     with pytest.raises(jinja2.exceptions.SecurityError, match="append"):
         render_chat("{{ messages.append(1) }}", [])
+
+
+FEATURES_TEMPLATE = """
+{%- set ns = namespace(turns=0) -%}
+{% for m in messages %}
+    {% if m['role'] == 'system' %}{% continue %}{% endif %}
+    {% set ns.turns = ns.turns + 1 %}
+{{ ns.turns }}. {{ m | tojson }}
+    {% if ns.turns >= 3 %}{% break %}{% endif %}
+{% endfor %}
+{% if tools %}{{ tools | tojson(indent=2) }}{% endif %}
+{{- eos_token if not add_generation_prompt else '<|im_start|>' -}}
+"""
+
+
+@pytest.mark.parametrize("add_generation_prompt", [False, True])
+def test_whitespace_control_tojson_namespace_and_loop_controls_match_transformers(hf_tokenizer, add_generation_prompt):
+    messages = SYSTEM + CONVERSATIONS[1]
+    tools = [{"name": "lookup", "description": "Café <b>menu</b> & prices", "parameters": {"q": "string"}}]
+    ours = render_chat(FEATURES_TEMPLATE, messages, tools=tools, add_generation_prompt=add_generation_prompt, **VARIABLES)
+    theirs = fast(hf_tokenizer, FEATURES_TEMPLATE).apply_chat_template(
+        messages, tools=tools, tokenize=False, add_generation_prompt=add_generation_prompt)
+    assert ours.encode("utf-8") == theirs.encode("utf-8")
+    assert "Café <b>menu</b> &" in ours and ours.count('"role"') == 3  # no HTML escaping; the loop broke at 3
