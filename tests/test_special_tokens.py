@@ -79,6 +79,15 @@ def test_every_token_has_a_known_role_and_lacks_is_consistent(name):
     assert list(table.tokens) == sorted(table.tokens, key=lambda t: t.id)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_every_id_is_ordinary_special_or_unused(name):
+    table = special_tokens(name)
+    assert table.n_ordinary + len(table.tokens) + len(table.unused_ids) == table.n_vocab
+    assert not table.ids & set(table.unused_ids)
+    row = table.summary()
+    assert (row["ids"], row["special"], row["unused"]) == (table.n_vocab, len(table.tokens), len(table.unused_ids))
+
+
 def test_role_rule_on_names():
     assert role_of("<|im_start|>") == role_of("[/INST]") == "CHAT"
     assert role_of("<|fim_suffix|>") == role_of("[SUFFIX]") == "FIM"

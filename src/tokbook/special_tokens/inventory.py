@@ -30,6 +30,8 @@ import re
 import string
 from dataclasses import dataclass, field
 from importlib import resources
+from types import MappingProxyType
+from typing import Mapping
 
 import sentencepiece
 import tiktoken
@@ -111,7 +113,7 @@ class SpecialTokens:
     n_ordinary: int
     tokens: tuple[SpecialToken, ...]
     unused_ids: tuple[int, ...]
-    lacks: dict[str, str] = field(default_factory=dict)
+    lacks: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def ids(self) -> frozenset[int]:
@@ -127,6 +129,21 @@ class SpecialTokens:
     def never_sampled(self) -> frozenset[int]:
         """The ids a model should never be asked to sample in plain text: special and unused."""
         return self.ids | frozenset(self.unused_ids)
+
+    def summary(self) -> dict[str, object]:
+        """One row of the comparison table: sizes, special tokens per role, unused ids, missing roles.
+
+        >>> special_tokens("gpt2").summary()["special by role"]
+        'EOS 1'
+        """
+        counts: dict[str, int] = {}
+        for t in self.tokens:
+            counts[t.role] = counts.get(t.role, 0) + 1
+        return {
+            "tokenizer": self.name, "library": self.library, "ids": self.n_vocab, "ordinary": self.n_ordinary,
+            "special": len(self.tokens), "special by role": ", ".join(f"{r} {counts[r]}" for r in ROLES if r in counts),
+            "unused": len(self.unused_ids), "lacks": " ".join(self.lacks),
+        }
 
     def by_role(self, role: str) -> tuple[SpecialToken, ...]:
         """The tokens that play ``role`` (one of :data:`ROLES`); empty if the family lacks it."""
@@ -188,7 +205,7 @@ def load_tokenizer(name: str) -> tiktoken.Encoding | sentencepiece.SentencePiece
     return encodings.get_encoding(name)
 
 
-def _lacks(tokens: tuple[SpecialToken, ...], byte_level: bool) -> dict[str, str]:
+def _lacks(tokens: tuple[SpecialToken, ...], byte_level: bool) -> Mapping[str, str]:
     first = {}
     for t in tokens:
         first.setdefault(t.role, t.text)
@@ -208,7 +225,7 @@ def _lacks(tokens: tuple[SpecialToken, ...], byte_level: bool) -> dict[str, str]
         "FIM": "nothing: fill-in-the-middle prompts would need new tokens and training",
         "CHAT": "nothing: a chat format needs new tokens (and training), or ordinary text as markers",
     }
-    return {role: instead[role] for role in CORE_ROLES if role not in first}
+    return MappingProxyType({role: instead[role] for role in CORE_ROLES if role not in first})
 
 
 def _from_tiktoken(name: str) -> SpecialTokens:
