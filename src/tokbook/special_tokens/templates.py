@@ -240,7 +240,7 @@ def build_example(template: str, messages: Sequence[dict], tokenizer: tiktoken.E
     overlaps a ``{% generation %}`` block and are :data:`IGNORE_INDEX` elsewhere (transformers'
     ``assistant_masks`` rule). Raises :class:`ChatTemplateError` if a special string of the
     tokenizer overlaps text that came from a message (sanitize it or build from ids), if the
-    template changes message text so that it cannot be told apart (a filter such as ``trim``),
+    template changes or tests message text so that it cannot be told apart (``trim``, ``== ''``),
     or if an assistant turn has no ``{% generation %}`` block.
     """
     if not isinstance(tokenizer, (tiktoken.Encoding, tokenizers.Tokenizer)):
@@ -248,8 +248,9 @@ def build_example(template: str, messages: Sequence[dict], tokenizer: tiktoken.E
     text = _render(template, messages, add_generation_prompt, variables, mark_data=False)[0]
     marked_text, generation, data = _render(template, messages, add_generation_prompt, variables, mark_data=True)
     if marked_text != text:
-        raise ChatTemplateError("the template changes message text (a filter such as trim?), so message text cannot "
-                                "be told apart from markup; render message content unchanged")
+        raise ChatTemplateError("the template changes or tests message text (a filter such as trim, a comparison "
+                                "with ''), so message text cannot be told apart from markup; render message content "
+                                "unchanged, or build the conversation from ids")
     if any(m["role"] == "assistant" for m in messages) and not generation:
         raise ChatTemplateError("the template has no {% generation %} block, so no token would be learned; "
                                 "wrap the assistant's reply and its end-of-turn token in {% generation %}...{% endgeneration %}")
