@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[book,grade,test,bench]"
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[book,grade,test]"
 	@# tokbook grade runs each kernel in a bubblewrap sandbox. Install it where we can (root on a
 	@# Debian-family machine); elsewhere grading still works and says submissions were not isolated.
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
@@ -52,7 +52,7 @@ lab: $(STAMP)
 lock:
 	rm -rf build/lock-venv
 	$(PYTHON) -m venv build/lock-venv
-	build/lock-venv/bin/python -m pip install --quiet -e ".[book,grade,test,bench]"
+	build/lock-venv/bin/python -m pip install --quiet -e ".[book,grade,test]"
 	build/lock-venv/bin/python -m pip freeze --exclude-editable | grep -v '^-e ' > requirements.lock
 	rm -rf build/lock-venv
 
