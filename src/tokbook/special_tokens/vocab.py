@@ -55,7 +55,7 @@ def extend_encoding(enc: tiktoken.Encoding, new_tokens: Sequence[str], name: str
 def extend_tokenizer(tok: bpe.Tokenizer, new_tokens: Sequence[str]) -> bpe.Tokenizer:
     """A new :class:`tokbook.bpe.Tokenizer`: ``tok`` plus ``new_tokens`` at ids ``tok.n_vocab``, ..."""
     special = {**tok.special_tokens, **new_special_ids(tok.special_tokens, tok.n_vocab, new_tokens)}
-    return bpe.Tokenizer.from_ranks({token: i for i, token in tok.vocab.items()}, pattern=tok.pattern,
+    return bpe.Tokenizer.from_ranks({token: i for i, token in tok.vocab.items()}, pat_str=tok.pattern,
                                     special_tokens=special)
 
 
