@@ -29,6 +29,7 @@ import pytest
 
 from tokbook.cli import main
 from tokbook.course import sandbox
+from tokbook.course.notebook import tasks_and_points
 from tokbook.course.release import source_notebook
 from tokbook.course.sandbox import DISK_BYTES, MAX_PROCESSES, bwrap_problem
 
@@ -40,6 +41,7 @@ DISK_CAP_MB = 512  # likewise for the disk filler
 
 SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
+MAX = str(round(sum(tasks_and_points(SOURCE)[1].values())))  # the exercise's full marks
 SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
              if c.metadata.get("nbgrader", {}).get("solution")}
 
@@ -126,7 +128,7 @@ EXIT = "import os\nos._exit(3)\n"
 # A thread that outlives its cell starts a process that outlives the notebook, which waits for
 # grades.csv and gives its student full marks.
 BACKGROUND = """\
-import ctypes, os, threading, time
+import ctypes, os, re, threading, time
 from pathlib import Path
 
 def detach():
@@ -141,8 +143,9 @@ def detach():
                     grades = folder / "grades.csv"
                     try:
                         text = grades.read_text()
-                        if "gus,utf8,0,0,0,0,0,0,13" in text:
-                            grades.write_text(text.replace("gus,utf8,0,0,0,0,0,0,13", "gus,utf8,3,3,3,2,2,13,13"))
+                        forged = re.sub(r"(?m)^gus,utf8,0[,.0]*,", "gus,utf8,99,99,99,99,99,99,", text)
+                        if forged != text:
+                            grades.write_text(forged)
                     except OSError:
                         pass
                 time.sleep(0.05)
@@ -155,9 +158,9 @@ print("ATTACK", "background: started")
 
 # student -> (total, problem) when every attack fails
 CLASS_EXPECTED = {
-    "ada": ("13", ""), "ben": ("13", ""), "cal": ("13", ""), "dan": ("13", ""), "eve": ("13", ""),
+    "ada": (MAX, ""), "ben": (MAX, ""), "cal": (MAX, ""), "dan": (MAX, ""), "eve": (MAX, ""),
     "fay": ("0", "the kernel died while running the notebook (os._exit, a crash, or out of memory)"),
-    "gus": ("0", ""), "hal": ("13", ""), "yan": ("6", ""), "zoe": ("13", ""),
+    "gus": ("0", ""), "hal": (MAX, ""), "yan": ("6", ""), "zoe": (MAX, ""),
 }
 # hal solves task 1 with what it forbids: full marks, and a flag
 FORBIDDEN = "def encode_codepoint(cp):\n    return chr(cp).encode('utf-8')\n"
@@ -250,7 +253,8 @@ def graded(tmp_path_factory):
     csv_right_after = (out / "grades.csv").read_text()
     time.sleep(1)  # time enough for a process left behind to act
     server.close()
-    rows = {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))}
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))
+            if r["student"] != "Points Possible"}
     pages = {s: html.unescape((out / "feedback" / STEM / f"{s}.html").read_text()) for s in rows}
     return {"log": log, "rows": rows, "pages": pages, "received": received, "out": out,
             "csv_right_after": csv_right_after, "folder": folder}
@@ -330,9 +334,9 @@ def test_the_submissions_folder_is_untouched(graded):
 
 
 def test_without_bubblewrap_grading_says_submissions_were_not_isolated(tmp_path, monkeypatch):
-    """Cheap: a folder with no notebook runs no nbgrader, but the warning and the summary are written."""
+    """Cheap: a submission that is not valid JSON runs no nbgrader, but the warning and the summary are written."""
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "notes.txt").write_text("not a notebook")
+    (tmp_path / "in" / f"alice_{STEM}.ipynb").write_text("not a notebook")
     monkeypatch.setattr(sandbox, "bwrap_problem", lambda: "bubblewrap (bwrap) is not installed")
     log = _grade(tmp_path / "in", tmp_path / "out")
     assert "warning: submissions were not isolated: bubblewrap (bwrap) is not installed" in log
@@ -343,7 +347,7 @@ def test_without_bubblewrap_grading_says_submissions_were_not_isolated(tmp_path,
 
 def test_sandbox_none_is_said_to_be_the_instructors_choice(tmp_path):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in" / "notes.txt").write_text("not a notebook")
+    (tmp_path / "in" / f"alice_{STEM}.ipynb").write_text("not a notebook")
     log = _grade(tmp_path / "in", tmp_path / "out", "--sandbox", "none")
     assert "submissions were not isolated (--sandbox none)" in log
     assert "(--sandbox none)" in (tmp_path / "out" / "summary.html").read_text()
