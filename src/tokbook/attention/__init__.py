@@ -1,0 +1,19 @@
+"""Attention, from token ids to context vectors: numpy and torch, proven equal to torch's own.
+
+- :mod:`tokbook.attention.sdpa` -- ``scaled_dot_product_attention`` with the signature and the
+  mask semantics of ``torch.nn.functional.scaled_dot_product_attention`` (boolean masks:
+  True = may attend; float masks are added to the scores), for numpy arrays and torch tensors.
+
+torch is the ``tokbook[torch]`` extra: ``pip install 'tokbook[torch]'``.
+"""
+
+try:
+    import torch  # noqa: F401
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
+    raise ModuleNotFoundError(
+        "tokbook.attention needs torch; install it with: pip install 'tokbook[torch]'"
+    ) from exc
+
+from tokbook.attention.sdpa import attention_weights, scaled_dot_product_attention
+
+__all__ = ["attention_weights", "scaled_dot_product_attention"]
