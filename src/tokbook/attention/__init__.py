@@ -3,6 +3,8 @@
 - :mod:`tokbook.attention.sdpa` -- ``scaled_dot_product_attention`` with the signature and the
   mask semantics of ``torch.nn.functional.scaled_dot_product_attention`` (boolean masks:
   True = may attend; float masks are added to the scores), for numpy arrays and torch tensors.
+- :mod:`tokbook.attention.embeddings` -- the lookup as a one-hot product, the parameters and memory
+  of a vocabulary's embedding table, nearest-row decoding.
 
 torch is the ``tokbook[torch]`` extra: ``pip install 'tokbook[torch]'``.
 """
@@ -14,6 +16,11 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installa
         "tokbook.attention needs torch; install it with: pip install 'tokbook[torch]'"
     ) from exc
 
+from tokbook.attention.embeddings import (EmbeddingCost, embedding_costs, nearest_rows, one_hot_lookup,
+                                          openai_vocabulary_sizes)
 from tokbook.attention.sdpa import attention_weights, scaled_dot_product_attention
 
-__all__ = ["attention_weights", "scaled_dot_product_attention"]
+__all__ = [
+    "EmbeddingCost", "attention_weights", "embedding_costs", "nearest_rows", "one_hot_lookup",
+    "openai_vocabulary_sizes", "scaled_dot_product_attention",
+]
