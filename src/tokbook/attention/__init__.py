@@ -5,6 +5,8 @@
   True = may attend; float masks are added to the scores), for numpy arrays and torch tensors.
 - :mod:`tokbook.attention.embeddings` -- the lookup as a one-hot product, the parameters and memory
   of a vocabulary's embedding table, nearest-row decoding.
+- :mod:`tokbook.attention.multihead` -- multi-head, grouped-query and multi-query attention, the KV
+  cache, and the cache's size for published model shapes.
 
 torch is the ``tokbook[torch]`` extra: ``pip install 'tokbook[torch]'``.
 """
@@ -18,9 +20,10 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installa
 
 from tokbook.attention.embeddings import (EmbeddingCost, embedding_costs, nearest_rows, one_hot_lookup,
                                           openai_vocabulary_sizes)
+from tokbook.attention.multihead import MODEL_SHAPES, KVCache, ModelShape, MultiHeadAttention, kv_cache_bytes
 from tokbook.attention.sdpa import attention_weights, scaled_dot_product_attention
 
 __all__ = [
-    "EmbeddingCost", "attention_weights", "embedding_costs", "nearest_rows", "one_hot_lookup",
+    "MODEL_SHAPES", "KVCache", "ModelShape", "MultiHeadAttention", "kv_cache_bytes", "EmbeddingCost", "attention_weights", "embedding_costs", "nearest_rows", "one_hot_lookup",
     "openai_vocabulary_sizes", "scaled_dot_product_attention",
 ]
