@@ -7,6 +7,8 @@
   of a vocabulary's embedding table, nearest-row decoding.
 - :mod:`tokbook.attention.multihead` -- multi-head, grouped-query and multi-query attention, the KV
   cache, and the cache's size for published model shapes.
+- :mod:`tokbook.attention.blockwise` -- memory-efficient attention: an online softmax over blocks of
+  keys, equal to SDPA, with no T x T tensor.
 
 torch is the ``tokbook[torch]`` extra: ``pip install 'tokbook[torch]'``.
 """
@@ -18,6 +20,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installa
         "tokbook.attention needs torch; install it with: pip install 'tokbook[torch]'"
     ) from exc
 
+from tokbook.attention.blockwise import blockwise_attention
 from tokbook.attention.embeddings import (EmbeddingCost, embedding_costs, nearest_rows, one_hot_lookup,
                                           openai_vocabulary_sizes)
 from tokbook.attention.multihead import MODEL_SHAPES, KVCache, ModelShape, MultiHeadAttention, kv_cache_bytes
@@ -25,5 +28,5 @@ from tokbook.attention.sdpa import attention_weights, scaled_dot_product_attenti
 
 __all__ = [
     "MODEL_SHAPES", "KVCache", "ModelShape", "MultiHeadAttention", "kv_cache_bytes", "EmbeddingCost", "attention_weights", "embedding_costs", "nearest_rows", "one_hot_lookup",
-    "openai_vocabulary_sizes", "scaled_dot_product_attention",
+    "openai_vocabulary_sizes", "scaled_dot_product_attention", "blockwise_attention",
 ]
