@@ -44,34 +44,39 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     scale = 1.0 / math.sqrt(E) if scale is None else scale
     key = _repeat_heads(key, query.shape, enable_gqa)                        # (..., S, E)
     value = _repeat_heads(value, query.shape, enable_gqa)                    # (..., S, Ev)
-    scores_batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2])
-    batch = torch.broadcast_shapes(scores_batch, value.shape[:-2])
+    batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
+    Ev = value.shape[-1]
+    q = (query * scale).expand(*batch, L, E).reshape(-1, L, E)             # (..., L, E) -> (N, L, E), N = B*nh
+    k = key.expand(*batch, S, E).reshape(-1, S, E)                          # (..., S, E) -> (N, S, E)
+    v = value.expand(*batch, S, Ev).reshape(-1, S, Ev)                      # (..., S, Ev) -> (N, S, Ev)
+    N = q.shape[0]
     if attn_mask is not None:
-        attn_mask = attn_mask.expand(*scores_batch, L, S)                    # a view: nothing copied
-    out = query.new_empty(*batch, L, value.shape[-1])                        # (..., L, Ev)
+        attn_mask = attn_mask.expand(*batch, L, S)                           # a view: nothing copied
+    out = q.new_empty(N, L, Ev)                                              # (N, L, Ev)
     for q0 in range(0, L, block_size):
         q1 = min(q0 + block_size, L)
-        q = query[..., q0:q1, :] * scale                                     # (..., bq, E)
-        m = query.new_full((*batch, q1 - q0, 1), -math.inf)                  # running row maximum
-        total = query.new_zeros((*batch, q1 - q0, 1))                            # running sum of exp
-        acc = query.new_zeros((*batch, q1 - q0, value.shape[-1]))            # running sum of exp * value
+        m = q.new_full((N, q1 - q0, 1), -math.inf)                           # running row maximum
+        total = q.new_zeros((N, q1 - q0, 1))                                 # running sum of exp
+        acc = q.new_zeros((N, q1 - q0, Ev))                                  # running sum of exp * value
         k_end = min(q1, S) if is_causal else S                               # later keys are all in the future
         for k0 in range(0, k_end, block_size):
             k1 = min(k0 + block_size, k_end)
-            s = q @ key[..., k0:k1, :].transpose(-2, -1)                     # (..., bq, bk)
+            s = torch.bmm(q[:, q0:q1], k[:, k0:k1].transpose(1, 2))         # (N, bq, bk)
             if is_causal and k1 - 1 > q0:                                    # the block crosses the diagonal
                 future = torch.arange(k0, k1)[None, :] > torch.arange(q0, q1)[:, None]   # (bq, bk)
                 s.masked_fill_(future, -math.inf)
-            if attn_mask is not None and attn_mask.dtype == torch.bool:
-                s.masked_fill_(~attn_mask[..., q0:q1, k0:k1], -math.inf)
-            elif attn_mask is not None:
-                s += attn_mask[..., q0:q1, k0:k1].to(s.dtype)
-            m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))           # (..., bq, 1)
+            if attn_mask is not None:
+                block = attn_mask[..., q0:q1, k0:k1].reshape(N, q1 - q0, k1 - k0)   # (..., bq, bk) -> (N, bq, bk)
+                if block.dtype == torch.bool:
+                    s.masked_fill_(~block, -math.inf)
+                else:
+                    s.add_(block.to(s.dtype))
+            m_new = torch.maximum(m, s.amax(dim=-1, keepdim=True))           # (N, bq, 1)
             shift = torch.where(torch.isneginf(m_new), 0.0, m_new)           # no allowed key yet: exp(-inf) = 0
-            p = (s - shift).exp_()                                           # (..., bq, bk)
-            correction = torch.exp(m - shift)                                # rescales the old sums to m_new
-            total = total * correction + p.sum(dim=-1, keepdim=True)
-            acc = acc * correction + p @ value[..., k0:k1, :]                # (..., bq, Ev)
+            p = s.sub_(shift).exp_()                                         # (N, bq, bk), in place
+            correction = (m - shift).exp_()                                  # rescales the old sums to m_new
+            total.mul_(correction).add_(p.sum(dim=-1, keepdim=True))
+            acc.mul_(correction).baddbmm_(p, v[:, k0:k1])                    # acc * correction + p @ v
             m = m_new
-        out[..., q0:q1, :] = torch.where(total > 0, acc / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0)
-    return out
+        out[:, q0:q1] = torch.where(total > 0, acc / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0)
+    return out.view(*batch, L, Ev)                                           # (N, L, Ev) -> (..., L, Ev)
