@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tokbook.attention import attention_weights, scaled_dot_product_attention
 
@@ -203,3 +205,17 @@ def test_bad_types_and_dropout():
         scaled_dot_product_attention(q.numpy().astype(np.int64), k.numpy().astype(np.int64), v.numpy())
     with pytest.raises(ValueError, match="dropout_p must be between 0 and 1, got 1.5"):
         scaled_dot_product_attention(q, k, v, dropout_p=1.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 2), st.integers(1, 3), st.integers(1, 6), st.integers(1, 6), st.integers(1, 4),
+       st.sampled_from(["none", "causal", "bool", "float"]), st.integers(0, 2**16))
+def test_random_shapes_and_masks_equal_torch(b, h, L, S, E, kind, seed):
+    """Any shape, any mask (fully masked rows included): numpy, our torch and torch's SDPA agree."""
+    g = torch.Generator().manual_seed(seed)
+    q, k = torch.randn(b, h, L, E, generator=g, dtype=torch.float64), torch.randn(b, h, S, E, generator=g, dtype=torch.float64)
+    v = torch.randn(b, h, S, E + 1, generator=g, dtype=torch.float64)
+    allowed = torch.rand(b, 1, L, S, generator=g) < 0.6
+    kwargs = {"none": {}, "causal": {"is_causal": True}, "bool": {"attn_mask": allowed},
+              "float": {"attn_mask": torch.randn(L, S, generator=g, dtype=torch.float64).masked_fill(~allowed, -math.inf)}}
+    assert_all_paths_equal(q, k, v, **kwargs[kind])

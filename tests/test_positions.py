@@ -26,6 +26,8 @@ def test_learned_positions_are_rows_of_an_embedding_and_reject_positions_past_th
     assert wpe.wpe.weight.requires_grad
     with pytest.raises(ValueError, match=r"\[0, 6\).*position 6"):
         wpe(torch.tensor([5, 6]))
+    with pytest.raises(ValueError, match=r"\[0, 6\).*position -1"):
+        wpe(torch.tensor([-1, 2]))
 
 
 def test_sinusoidal_matches_the_formula_and_has_unit_pairs():

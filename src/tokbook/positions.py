@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import math
 
-import torch
-from torch import nn
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError as exc:  # pragma: no cover - depends on the installation
+    raise ModuleNotFoundError("tokbook.positions needs torch; install it with: pip install 'tokbook[torch]'") from exc
 
 
 class LearnedPositions(nn.Module):
@@ -37,9 +40,10 @@ class LearnedPositions(nn.Module):
 
     def forward(self, position_ids: torch.Tensor) -> torch.Tensor:
         n = self.wpe.num_embeddings
-        if position_ids.numel() and not (0 <= int(position_ids.min()) and int(position_ids.max()) < n):
+        outside = position_ids[(position_ids < 0) | (position_ids >= n)]
+        if outside.numel():
             raise ValueError(f"position ids must lie in [0, {n}): a learned table has no row for position "
-                             f"{int(position_ids.max())}; truncate the rows or train a longer table")
+                             f"{int(outside[0])}; truncate the rows or train a longer table")
         return self.wpe(position_ids)                                   # (..., T) -> (..., T, C)
 
 

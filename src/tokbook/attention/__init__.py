@@ -27,6 +27,7 @@ from tokbook.attention.multihead import MODEL_SHAPES, KVCache, ModelShape, Multi
 from tokbook.attention.sdpa import attention_weights, scaled_dot_product_attention
 
 __all__ = [
-    "MODEL_SHAPES", "KVCache", "ModelShape", "MultiHeadAttention", "kv_cache_bytes", "EmbeddingCost", "attention_weights", "embedding_costs", "nearest_rows", "one_hot_lookup",
-    "openai_vocabulary_sizes", "scaled_dot_product_attention", "blockwise_attention",
+    "attention_weights", "scaled_dot_product_attention", "blockwise_attention",
+    "EmbeddingCost", "embedding_costs", "nearest_rows", "one_hot_lookup", "openai_vocabulary_sizes",
+    "MODEL_SHAPES", "KVCache", "ModelShape", "MultiHeadAttention", "kv_cache_bytes",
 ]
