@@ -46,6 +46,12 @@ def test_masks_with_fully_masked_rows_and_bias():
     assert torch.equal(out[1, :, 4], torch.zeros(nh, hs))
 
 
+def test_no_keys_or_no_queries():
+    q, k, v = randn(3, B, nh, T, hs, seed=7)
+    assert_equals_sdpa(q, k[:, :, :0], v[:, :, :0])
+    assert_equals_sdpa(q[:, :, :0], k, v)
+
+
 def test_gqa_and_broadcast_batch():
     q, k, v = randn(B, 6, T, hs), randn(B, 2, T, hs, seed=4), randn(1, 2, T, hs, seed=5)
     assert_equals_sdpa(q, k, v, is_causal=True, enable_gqa=True)

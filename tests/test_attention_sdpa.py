@@ -127,6 +127,13 @@ def test_broadcast_batch_dimensions_and_unbatched_inputs():
     assert_all_paths_equal(q[0, 0], k[0, 0], v[0, 0], is_causal=True)
 
 
+def test_no_keys_or_no_queries_like_torch():
+    q, k, v = qkv(13)
+    out = assert_all_paths_equal(q, k[:, :, :0], v[:, :, :0])            # S = 0: zeros, as torch
+    assert out.shape == (B, nh, T, hs + 1) and not out.any()
+    assert assert_all_paths_equal(q[:, :, :0], k, v).shape == (B, nh, 0, hs + 1)
+
+
 def test_torch_path_readable_equals_fast_in_float32():
     q, k, v = (x.float() for x in qkv(9))
     torch.testing.assert_close(scaled_dot_product_attention(q, k, v, is_causal=True),

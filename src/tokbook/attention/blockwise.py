@@ -46,10 +46,10 @@ def blockwise_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Ten
     value = _repeat_heads(value, query.shape, enable_gqa)                    # (..., S, Ev)
     batch = torch.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     Ev = value.shape[-1]
-    q = (query * scale).expand(*batch, L, E).reshape(-1, L, E)             # (..., L, E) -> (N, L, E), N = B*nh
-    k = key.expand(*batch, S, E).reshape(-1, S, E)                          # (..., S, E) -> (N, S, E)
-    v = value.expand(*batch, S, Ev).reshape(-1, S, Ev)                      # (..., S, Ev) -> (N, S, Ev)
-    N = q.shape[0]
+    N = math.prod(batch)                                                     # B * nh
+    q = (query * scale).expand(*batch, L, E).reshape(N, L, E)               # (..., L, E) -> (N, L, E)
+    k = key.expand(*batch, S, E).reshape(N, S, E)                           # (..., S, E) -> (N, S, E)
+    v = value.expand(*batch, S, Ev).reshape(N, S, Ev)                       # (..., S, Ev) -> (N, S, Ev)
     if attn_mask is not None:
         attn_mask = attn_mask.expand(*batch, L, S)                           # a view: nothing copied
     out = q.new_empty(N, L, Ev)                                              # (N, L, Ev)

@@ -83,6 +83,7 @@ class MultiHeadAttention(nn.Module):
 
         torch stacks the three input projections into ``in_proj_weight`` ``(3C, C)``: rows ``[0, C)``
         make the queries, ``[C, 2C)`` the keys, ``[2C, 3C)`` the values; ``out_proj`` is the same.
+        Ours always takes ``(B, T, C)``, as torch's does with ``batch_first=True``.
         """
         if not mha._qkv_same_embed_dim or mha.bias_k is not None or mha.add_zero_attn:
             raise ValueError("only torch.nn.MultiheadAttention layers with kdim = vdim = embed_dim, no "

@@ -98,7 +98,7 @@ def _weights(query, key, attn_mask, is_causal, scale, enable_gqa):
 
 def _softmax_numpy(scores: np.ndarray) -> np.ndarray:
     """Softmax over the last axis; a row of only -inf becomes a row of zeros."""
-    row_max = scores.max(axis=-1, keepdims=True)
+    row_max = scores.max(axis=-1, keepdims=True, initial=-np.inf)   # no key at all (S = 0) counts as masked
     row_max = np.where(np.isneginf(row_max), 0.0, row_max)   # fully masked row: exp(-inf) = 0
     e = np.exp(scores - row_max)
     total = e.sum(axis=-1, keepdims=True)
@@ -107,6 +107,8 @@ def _softmax_numpy(scores: np.ndarray) -> np.ndarray:
 
 def _softmax_torch(scores: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dimension; a row of only -inf becomes a row of zeros."""
+    if scores.shape[-1] == 0:                                # no key at all (S = 0): nothing to weigh
+        return scores
     row_max = scores.amax(dim=-1, keepdim=True)
     row_max = torch.where(torch.isneginf(row_max), 0.0, row_max)
     e = torch.exp(scores - row_max)
