@@ -6,6 +6,8 @@ blank), grades them
 
 - with ``tokbook grade`` on all cores, from scratch (this includes preparing the exercise once,
   about 10 s, which the nbgrader timing leaves out), then again (every result comes from the cache);
+- with ``tokbook grade --sandbox none`` from scratch: the cost of running each kernel in its
+  bubblewrap sandbox is the ratio of the two fresh runs (skipped where bwrap cannot run);
 - with ``nbgrader autograde utf8 --create`` in one course, the way nbgrader grades: one
   submission after the other;
 
@@ -30,6 +32,7 @@ from nbgrader.api import Gradebook
 from tokbook.course.nbgrader_app import nbgrader_env
 from tokbook.course.notebook import fill_solutions, model_solutions
 from tokbook.course.release import source_notebook
+from tokbook.course.sandbox import bwrap_problem
 from tokbook.course.settings import write_course_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +58,11 @@ def run(cmd: list[str], cwd: Path) -> float:
     return seconds
 
 
+def _totals(lines) -> dict[str, float]:
+    """Each student's total from grades.csv (the "Points Possible" row is not a student)."""
+    return {r["student"]: float(r["total"]) for r in csv.DictReader(lines) if r["student"] != "Points Possible"}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=100, help="submissions (default 100)")
@@ -69,12 +77,21 @@ def main() -> int:
         for student, data in klass.items():
             (flat / f"{student}_{STEM}.ipynb").write_bytes(data)
         out = tmp / "graded"
-        grade = [sys.executable, "-m", "tokbook.cli", "grade", str(flat), "--out", str(out), "--course", str(ROOT)]
+        grade = [sys.executable, "-m", "tokbook.cli", "grade", str(flat), "--out", str(out), "--course", str(ROOT),
+                 "--cache", str(tmp / "cache")]
         print(f"tokbook grade: {args.n} submissions on {cores} cores ...", flush=True)
         ours = run(grade, ROOT)
         again = run(grade, ROOT)
         with open(out / "grades.csv", encoding="utf-8") as f:
-            ours_totals = {r["student"]: float(r["total"]) for r in csv.DictReader(f)}
+            ours_totals = _totals(f)
+        sandboxed = not bwrap_problem()
+        if sandboxed:
+            print("tokbook grade --sandbox none ...", flush=True)
+            out_none = tmp / "graded-none"
+            unsandboxed = run([*grade[:5], "--out", str(out_none), "--course", str(ROOT),
+                               "--cache", str(tmp / "cache-none"), "--sandbox", "none"], ROOT)
+            with open(out_none / "grades.csv", encoding="utf-8") as f:
+                ours_totals_none = _totals(f)
 
         course = tmp / "course"
         (course / "source" / STEM).mkdir(parents=True)
@@ -91,14 +108,21 @@ def main() -> int:
         with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
             theirs_totals = {s: gb.find_submission_notebook(STEM, STEM, s).score for s in klass}
 
-    same = ours_totals == theirs_totals
+    same = ours_totals == theirs_totals and (not sandboxed or ours_totals_none == ours_totals)
     print()
     print(f"| grading {args.n} UTF-8 submissions | seconds | per submission | speed-up |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| nbgrader autograde (sequential) | {theirs:.1f} | {theirs / args.n:.2f} | 1.00 |")
     print(f"| tokbook grade, {cores} workers, fresh | {ours:.1f} | {ours / args.n:.2f} | {theirs / ours:.2f} |")
+    if sandboxed:
+        print(f"| tokbook grade --sandbox none, {cores} workers, fresh | {unsandboxed:.1f} | "
+              f"{unsandboxed / args.n:.2f} | {theirs / unsandboxed:.2f} |")
     print(f"| tokbook grade, again (cached) | {again:.1f} | {again / args.n:.2f} | {theirs / again:.0f} |")
     print(f"\nsame total for every student: {same}")
+    if sandboxed:
+        print(f"cost of the sandbox: {ours / unsandboxed:.2f}x the time without it (target: at most 1.15x)")
+    else:
+        print(f"every kernel ran without a sandbox: {bwrap_problem()}")
     return 0 if same else 1
 
 

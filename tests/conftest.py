@@ -6,7 +6,8 @@ import pytest
 
 # Tests that build the book or run nbgrader, found by the module-scoped fixture that does that work.
 # They are marked `slow`, so `pytest -m "not slow"` runs the quick rest in under a minute.
-_SLOW_FIXTURE = {"test_book.py": "build", "test_grading.py": "course", "test_grade_class.py": "graded"}
+_SLOW_FIXTURE = {"test_book.py": "build", "test_grading.py": "course", "test_grade_class.py": "graded",
+                "test_grade_layouts.py": "cache"}
 
 
 def pytest_collection_modifyitems(items):

@@ -44,6 +44,27 @@ def test_train_then_encode_and_stats(corpus, tmp_path, capsys):
     assert f"{len(TEXT.encode())} bytes, {n} tokens" in capsys.readouterr().out
 
 
+def test_a_model_without_a_split_pattern_encodes_the_whole_file(corpus, tmp_path, capsys):
+    model = tmp_path / "none.json"
+    assert main(["bpe", "train", str(corpus), "--vocab-size", "300", "--pattern", "none", "--out", str(model),
+                 "--quiet", "--workers", "1"]) == 0
+    tok = Tokenizer.load(model)
+    assert tok.pattern is None
+    capsys.readouterr()
+    assert main(["bpe", "encode", "--model", str(model), str(corpus)]) == 0
+    ids = [int(x) for x in capsys.readouterr().out.split()]
+    assert ids == tok.encode(TEXT, disallowed_special=()) and tok.decode(ids) == TEXT
+    assert main(["bpe", "stats", "--model", str(model), str(corpus)]) == 0
+    assert f"{len(TEXT.encode())} bytes, {len(ids)} tokens" in capsys.readouterr().out
+
+
+def test_stats_of_an_empty_file_says_there_is_no_ratio(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    assert main(["bpe", "stats", "--model", "gpt2", str(empty)]) == 0
+    assert capsys.readouterr().out.endswith(": 0 bytes, 0 tokens, no bytes per token\n")
+
+
 def test_stats_with_a_real_encoding_matches_tiktoken(corpus, capsys):
     main(["bpe", "stats", "--model", "cl100k_base", str(corpus)])
     n = len(get_encoding("cl100k_base").encode_ordinary(TEXT))

@@ -103,12 +103,15 @@ def test_a_zip_of_either_layout(tmp_path):
     assert found.submissions[0].path.read_text() == "{}"
 
 
-def test_unsafe_zips_and_bad_input_are_refused(tmp_path):
+def test_unsafe_zip_entries_are_problems_and_bad_input_is_refused(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("../escape_utf8.ipynb", "{}")
-    with pytest.raises(ValueError, match="unsafe path"):
-        collect(archive, STEMS, unpack_to=tmp_path / "unpacked")
+        zf.writestr("alice_utf8.ipynb", "{}")
+    found = collect(archive, STEMS, unpack_to=tmp_path / "unpacked")
+    assert _found(found) == ([("alice", "utf8", "evil.zip:alice_utf8.ipynb", 0)],
+                             [("evil.zip:../escape_utf8.ipynb", "unsafe path in the zip")])
+    assert not (tmp_path / "escape_utf8.ipynb").exists()
     (tmp_path / "broken.zip").write_bytes(b"PK not really")
     with pytest.raises(ValueError, match="not a readable .zip"):
         collect(tmp_path / "broken.zip", STEMS, unpack_to=tmp_path / "u2")
@@ -116,6 +119,8 @@ def test_unsafe_zips_and_bad_input_are_refused(tmp_path):
         collect(tmp_path / "missing", STEMS)
     with pytest.raises(ValueError, match="lacks assignment"):
         compile_pattern(r"(?P<student>\w+)\.ipynb")
+    with pytest.raises(ValueError, match="unknown layout 'webct'"):
+        collect(tmp_path, STEMS, lms="webct")
 
 
 # ---- tamper flags -------------------------------------------------------------------------------
@@ -124,7 +129,7 @@ def _cell(nb, grade_id):
     return next(c for c in nb.cells if grade_id_of(c) == grade_id)
 
 
-def _with_code(code: str, where: str = "encode_codepoint"):
+def _with_code(code: str, where: str = "repair_mojibake"):  # a task without :forbid: rules
     nb = copy.deepcopy(RELEASE)
     _cell(nb, where).source = code
     return nb

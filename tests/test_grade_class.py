@@ -1,20 +1,24 @@
 """`tokbook grade`, end to end, on a synthetic class of the UTF-8 exercise.
 
-The class is a flat folder as a learning management system exports it: correct, partial, blank,
+The class is a flat export as a learning management system gives it: correct, partial, blank,
 looping, crashing, tampering, malformed, not UTF-8, duplicated, misnamed, noisy (100 MB of
-output) and incomplete submissions. It is graded through the command line with a short cell
-timeout; then graded again (nothing is re-run, the CSV is byte-identical); then a late
-submission is added (only that one is graded).
+output) and incomplete submissions. It is graded through the installed ``tokbook`` command with
+a short cell timeout, first as a ``.zip``; then the same files as a folder are graded into the
+same output (nothing is re-run: the zip and the folder reach the same results, and the CSV is
+byte-identical); then a late submission is added (only that one is graded). Every run accounts
+for every file it was given, and the output folder is walked for solution and hidden-test text.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import html
 import io
 import re
+import subprocess
+import sys
 import time
+import zipfile
 from pathlib import Path
 
 import nbformat
@@ -145,30 +149,37 @@ UNATTRIBUTED = {
 }
 
 
-def _grade(folder: Path, out: Path) -> tuple[str, float]:
+TOKBOOK = Path(sys.executable).parent / "tokbook"  # the installed console script
+
+
+def _grade(source: Path, out: Path, cache: Path) -> tuple[str, float]:
     started = time.monotonic()
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(["grade", str(folder), "--out", str(out), "--course", str(ROOT),
-                     "--timeout", str(TIMEOUT), "--workers", "2"]) == 0
-    return printed.getvalue(), time.monotonic() - started
+    done = subprocess.run([str(TOKBOOK), "grade", str(source), "--out", str(out), "--course", str(ROOT),
+                           "--cache", str(cache), "--timeout", str(TIMEOUT), "--workers", "2"],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    return done.stdout, time.monotonic() - started
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """Grade the class three times: first, again unchanged, then with a late submission."""
+    """Grade the class three times: zipped, as a folder, then with a late submission."""
     folder = tmp_path_factory.mktemp("downloads")
-    for name, data in CLASS.items():
-        (folder / name).write_bytes(data)
+    archive = tmp_path_factory.mktemp("zipped") / "class.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in CLASS.items():
+            (folder / name).write_bytes(data)
+            zf.writestr(name, data)
     out = tmp_path_factory.mktemp("graded")
-    first_log, first_seconds = _grade(folder, out)
+    cache = tmp_path_factory.mktemp("cache")
+    first_log, first_seconds = _grade(archive, out, cache)
     first_csv = (out / "grades.csv").read_bytes()
     mtimes = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
-    second_log, _ = _grade(folder, out)
+    second_log, _ = _grade(folder, out, cache)
     second_csv = (out / "grades.csv").read_bytes()
     second_mtimes = {p: p.stat().st_mtime_ns for p in (out / "results").rglob("*.json")}
     (folder / LATE[0]).write_bytes(LATE[1])
-    late_log, _ = _grade(folder, out)
+    late_log, _ = _grade(folder, out, cache)
     return {
         "out": out, "first_log": first_log, "first_seconds": first_seconds, "first_csv": first_csv,
         "mtimes": mtimes, "second_log": second_log, "second_csv": second_csv, "second_mtimes": second_mtimes,
@@ -178,12 +189,14 @@ def graded(tmp_path_factory):
 
 def _rows(data: bytes) -> dict[str, dict[str, str]]:
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    return {r["student"]: r for r in rows}
+    assert rows[0]["student"] == "Points Possible"
+    return {r["student"]: r for r in rows[1:]}
 
 
 def test_the_csv_has_every_number_problem_and_flag(graded):
     text = graded["first_csv"].decode("utf-8")
-    assert text.splitlines()[0] == ("student,assignment," + ",".join(TASKS) + ",total,max,problem,flags")
+    assert text.splitlines()[0] == ("student,assignment," + ",".join(TASKS) + ",total,max,late,problem,flags")
+    assert text.splitlines()[1] == "Points Possible,," + ",".join(str(POINTS[t]) for t in TASKS) + f",{MAX},{MAX},,,"
     rows = _rows(graded["first_csv"])
     assert sorted(rows) == sorted(EXPECTED)
     for student, (points, problem, flags) in EXPECTED.items():
@@ -197,6 +210,7 @@ def test_the_csv_has_every_number_problem_and_flag(graded):
         else:
             assert row["problem"] == problem, student
         assert row["flags"] == flags, student
+        assert row["late"] == ""
 
 
 def test_the_summary_lists_problems_flags_and_two_pictures(graded):
@@ -221,13 +235,31 @@ def test_every_row_has_offline_feedback(graded):
         assert f"Score: {sum(points.values())} / {MAX}" in page, student
         assert not re.search(r"<script|<link|src=\"http|href=\"http|url\(http", page, re.I), student
         if not problem:
-            assert "test_encode_codepoint_hidden:" in page, student  # the graded cells are shown
-    assert "test_repair_mojibake: 0 / 1 points" in (out / "feedback" / STEM / "dave.html").read_text()
+            assert "<td>test_encode_codepoint_hidden</td>" in page, student  # each test is listed
+    dave = (out / "feedback" / STEM / "dave.html").read_text()
+    why = re.search(r"<td>test_repair_mojibake</td><td class=num>0</td><td class=num>1</td><td><pre>(.*?)</pre>", dave)
+    assert why and why.group(1) != "passed", why
     assert "x" * 100 in (out / "feedback" / STEM / "mia.html").read_text()
     assert (out / "feedback" / STEM / "mia.html").stat().st_size < 200_000
 
 
-def test_grading_again_reruns_nothing_and_gives_the_same_csv(graded):
+def test_every_file_is_accounted_for(graded):
+    """Files in = graded + reused + problems + ignored, on every run (the .DS_Store is the ignored one).
+
+    The first run lists 6 problems: 4 files it could not attribute and 2 it could not read (their
+    results, 0 points with the reason, are cached, so later runs count them as reused).
+    """
+    files = len(CLASS)
+    assert f"{files} file(s) found: 11 graded in this run, 0 reused from earlier runs, 6 listed as problems, " \
+           "1 ignored" in graded["first_log"]
+    assert f"{files} file(s) found: 0 graded in this run, 13 reused from earlier runs, 4 listed as problems, " \
+           "1 ignored" in graded["second_log"]
+    assert f"{files + 1} file(s) found: 1 graded in this run, 13 reused from earlier runs, 4 listed as problems, " \
+           "1 ignored" in graded["late_log"]
+    assert 11 + 6 + 1 == 13 + 4 + 1 == files
+
+
+def test_the_zip_and_the_folder_give_the_same_grades(graded):
     assert "graded 11, reused 0; 9 problem(s), 3 flagged" in graded["first_log"]
     assert "graded 0, reused 13; 9 problem(s), 3 flagged" in graded["second_log"]
     assert graded["second_csv"] == graded["first_csv"]
@@ -245,6 +277,46 @@ def test_a_late_submission_is_the_only_one_graded(graded):
     assert [line for line in after if not line.startswith("olga,")] == before
 
 
+def _code(data: bytes) -> str:
+    """The code of a submitted notebook (or its raw text, when it is not a readable notebook)."""
+    try:
+        return "\n".join(c.source for c in nbformat.reads(data.decode("utf-8"), as_version=4).cells)
+    except Exception:  # noqa: BLE001 -- the damaged files of the class
+        return data.decode("utf-8", "replace")
+
+
+def _lines(text: str, begin: str, end: str) -> set[str]:
+    """The distinctive lines (30 characters or more) between the markers ``begin`` and ``end``."""
+    found = set()
+    for part in text.split(begin)[1:]:
+        found |= {line.strip() for line in part.split(end)[0].splitlines() if len(line.strip()) >= 30}
+    return found
+
+
+def test_the_output_folder_is_safe_to_share(graded):
+    """No solution or hidden-test text anywhere in --out, except a student's own code in their own page.
+
+    The texts are every line of 30 characters or more between the markers of the exercise source.
+    A line counts as the student's own when it is in the notebook they handed in (several students
+    here handed in the model solution, which shares a line or two with the hidden tests).
+    """
+    source = "\n".join(c.source for c in SOURCE.cells)
+    hidden = _lines(source, "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")
+    solution = _lines(source, "### BEGIN SOLUTION", "### END SOLUTION")
+    assert len(hidden) > 50 and len(solution) > 20
+    own = {f"{name.split('_')[0]}.html": _code(data) for name, data in [*CLASS.items(), LATE]}
+    files = [p for p in graded["out"].rglob("*") if p.is_file()]
+    assert sorted({p.relative_to(graded["out"]).parts[0] for p in files}) == [
+        "feedback", "grades.csv", "results", "summary.html"]
+    for path in files:
+        text = html.unescape(path.read_text(encoding="utf-8"))
+        mine = own.get(path.name, "") if path.parent.name == STEM and path.suffix == ".html" else ""
+        leaked = {line for line in hidden | solution if line in text and line not in mine}
+        assert not leaked, (path, sorted(leaked)[:3])
+    alice = html.unescape((graded["out"] / "feedback" / STEM / "alice.html").read_text(encoding="utf-8"))
+    assert len([line for line in solution if line in alice]) > 20  # her own code is shown to her
+
+
 def test_looping_submission_is_bounded(graded):
     """11 notebooks on 2 workers, one looping (2 cells x 2 s) and one printing 100 MB."""
     assert graded["first_seconds"] < 240
@@ -260,10 +332,13 @@ def test_looping_submission_is_bounded(graded):
          "needs the named groups"),
         (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--pattern", "(("],
          "not a valid regular expression"),
+        (["grade", str(ROOT / "exercises"), "--out", "x", "--course", str(ROOT), "--cache", "x/cache"],
+         "the cache holds the solutions: put it outside the output folder"),
     ],
 )
 def test_mistakes_are_explained(argv, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TOKBOOK_CACHE", str(tmp_path / "cache"))
     with pytest.raises(SystemExit) as exit_:
         main(argv)
     assert message in str(exit_.value)

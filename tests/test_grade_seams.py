@@ -111,7 +111,8 @@ def _tokbook(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def _totals(out: Path) -> dict[tuple[str, str], tuple[str, str]]:
     with open(out / "grades.csv", encoding="utf-8") as f:
-        return {(r["student"], r["assignment"]): (r["total"], r["max"]) for r in csv.DictReader(f)}
+        return {(r["student"], r["assignment"]): (r["total"], r["max"]) for r in csv.DictReader(f)
+                if r["student"] != "Points Possible"}
 
 
 def _fmt(points: float) -> str:

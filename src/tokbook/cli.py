@@ -140,10 +140,18 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ids(tok: Tokenizer, args: argparse.Namespace) -> Iterator[int]:
+    """The ids of the input file, streamed; a model without a split pattern encodes the whole
+    file as one piece, so it reads the whole file first."""
+    if tok.pattern is None:
+        return iter(tok.encode("".join(_blocks(args.input)), **_special_options(args)))
+    return tok.encode_iterable(_blocks(args.input), **_special_options(args))
+
+
 def _write_ids(tok: Tokenizer, args: argparse.Namespace, out: TextIO) -> None:
     """Write the ids of the input file, 32 to a line."""
     line: list[str] = []
-    for token_id in tok.encode_iterable(_blocks(args.input), **_special_options(args)):
+    for token_id in _ids(tok, args):
         line.append(str(token_id))
         if len(line) == 32:
             out.write(" ".join(line) + "\n")
@@ -154,10 +162,10 @@ def _write_ids(tok: Tokenizer, args: argparse.Namespace, out: TextIO) -> None:
 
 def _stats(args: argparse.Namespace) -> int:
     tok = _load_model(args.model)
-    n_tokens = sum(1 for _ in tok.encode_iterable(_blocks(args.input), **_special_options(args)))
+    n_tokens = sum(1 for _ in _ids(tok, args))
     n_bytes = args.input.stat().st_size
-    ratio = n_bytes / n_tokens if n_tokens else float("nan")
-    print(f"{args.input}: {n_bytes} bytes, {n_tokens} tokens, {ratio:.3f} bytes per token")
+    ratio = f"{n_bytes / n_tokens:.3f}" if n_tokens else "no"  # an empty file has no ratio
+    print(f"{args.input}: {n_bytes} bytes, {n_tokens} tokens, {ratio} bytes per token")
     return 0
 
 
@@ -169,9 +177,10 @@ def _grade(args: argparse.Namespace) -> int:
         raise SystemExit(f"tokbook grade needs the grading tools ({exc}); pip install 'tokbook[grade]'") from None
     if not args.submissions.exists():
         raise SystemExit(f"tokbook grade: there is no {args.submissions}; give the folder (or .zip) of submissions")
-    limits = {"timeout": args.timeout, "memory_mb": args.memory_mb}
+    limits = {"timeout": args.timeout, "memory_mb": args.memory_mb, "sandbox": args.sandbox}
     try:
-        grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, workers=args.workers,
+        grade_class(args.submissions, args.out, course=args.course, pattern=args.pattern, lms=args.lms,
+                    workers=args.workers, feedback=args.feedback, cache=args.cache,
                     **{k: v for k, v in limits.items() if v is not None})
     except ValueError as exc:
         raise SystemExit(f"tokbook grade: {exc}") from None
@@ -208,21 +217,30 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--out", type=Path, help="output file (default: standard output)")
         sub.set_defaults(run=run)
 
-    from tokbook.course.collect import DEFAULT_PATTERN  # no nbgrader needed for this
+    from tokbook.course.layouts import DEFAULT_PATTERN, LAYOUTS  # no nbgrader needed for this
 
     grade = commands.add_parser(
         "grade", help="autograde submitted notebooks: grades.csv, feedback, summary.html",
         description="Autograde every submitted notebook with nbgrader against the exercises in "
                     "solutions/, in parallel, and write grades.csv, feedback/<assignment>/<student>.html "
                     "and summary.html to --out. Results are cached in --out: running again grades "
-                    "only new or changed submissions.")
+                    "only new or changed submissions. --out holds no solution and no hidden test "
+                    "(unless --feedback hidden-tests): the prepared exercises live in --cache.")
     grade.add_argument("submissions", type=Path,
-                       help="nbgrader's submitted/<student>/<assignment>/<assignment>.ipynb tree, a flat "
-                            "folder of LMS files named like alice_utf8.ipynb, or a .zip of either")
+                       help="a folder or a .zip: nbgrader's submitted/<student>/<assignment>/<assignment>.ipynb "
+                            "tree, a Canvas, Moodle or Blackboard export, or flat files named like alice_utf8.ipynb")
     grade.add_argument("--out", type=Path, required=True, help="folder for grades.csv, feedback/, summary.html")
     grade.add_argument("--pattern", default=None,
                        help="regular expression for flat file names, with the named groups student and "
                             f"assignment (and optionally attempt); default: {DEFAULT_PATTERN.replace('%', '%%')}")
+    grade.add_argument("--lms", choices=["auto", *LAYOUTS], default="auto",
+                       help="how the submissions are laid out (default: auto, each file recognised on its own)")
+    grade.add_argument("--feedback", choices=["summary", "hidden-tests"], default="summary",
+                       help="summary (default): each test's points and why it failed, not its code; "
+                            "hidden-tests: the whole graded notebook, hidden tests included")
+    grade.add_argument("--cache", type=Path, default=None,
+                       help="folder for the prepared exercises, outside --out "
+                            "(default: $TOKBOOK_CACHE or ~/.cache/tokbook)")
     grade.add_argument("--course", type=Path, default=Path("."),
                        help="the course repository holding solutions/ (default: the current folder)")
     grade.add_argument("--workers", type=int, default=None, help="notebooks graded at once (default: all cores)")
@@ -230,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds one cell may run before it is interrupted (default: the course's, 10)")
     grade.add_argument("--memory-mb", type=int, default=None,
                        help="address-space limit in MB of each grading process and its kernel (default: 4096)")
+    grade.add_argument("--sandbox", choices=["bwrap", "none"], default=None,
+                       help="run each submission's kernel in a bubblewrap sandbox (bwrap, the default where it "
+                            "works) or not (none: student code can read the hidden tests; the summary says so)")
     grade.set_defaults(run=_grade)
     return parser
 

@@ -193,13 +193,14 @@ def _read_graded(path: Path) -> nbformat.NotebookNode | None:
         return None
 
 
-def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeout: float) -> list[str]:
+def _make_course(exercise: Exercise, notebooks: list[bytes], course: Path, timeout: float,
+                 sandbox: str = "none") -> list[str]:
     """Fill ``course`` from the exercise's template, one student per notebook; return the student ids."""
     stem = exercise.stem
     course.mkdir(parents=True, exist_ok=True)
     shutil.copytree(exercise.course / "source", course / "source")
     shutil.copy2(exercise.course / "gradebook.db", course / "gradebook.db")
-    write_course_config(course, COURSE_ID, timeout=timeout)
+    write_course_config(course, COURSE_ID, timeout=timeout, sandbox=sandbox)
     students = [f"s{i:05d}" for i in range(len(notebooks))]
     for student, data in zip(students, notebooks):
         target = course / "submitted" / student / stem / f"{stem}.ipynb"
@@ -251,7 +252,7 @@ def _count(n: int) -> str:
 
 
 def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *, timeout: float,
-                    memory_mb: int) -> list[GradedNotebook]:
+                    memory_mb: int, sandbox: str = "none") -> list[GradedNotebook]:
     """Grade ``notebooks`` in one course with one ``nbgrader autograde`` run (``course`` removed after).
 
     nbgrader grades the students one after the other, each in a kernel of its own; when one fails
@@ -262,7 +263,7 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
     started = time.monotonic()
     wall_seconds = wall_limit(exercise, len(notebooks), timeout)
     try:
-        students = _make_course(exercise, notebooks, course, timeout)
+        students = _make_course(exercise, notebooks, course, timeout, sandbox)
         returncode, killed, log_tail = _run_nbgrader(course, stem, memory_mb=memory_mb, wall_seconds=wall_seconds)
         scores = _read_scores(course, stem, students)
         share = (time.monotonic() - started) / len(notebooks)
@@ -281,26 +282,28 @@ def _grade_together(exercise: Exercise, notebooks: list[bytes], course: Path, *,
 
 
 def autograde(exercise: Exercise, notebooks: list[bytes], work: Path, *, timeout: float,
-              memory_mb: int) -> list[GradedNotebook]:
+              memory_mb: int, sandbox: str = "none") -> list[GradedNotebook]:
     """Grade submitted notebooks (their bytes) in one nbgrader run in a fresh course under ``work``.
 
     Each notebook that run could not grade (a dead kernel, or the whole run stopped at its wall
     limit) is then graded again alone, so a bad notebook costs no other its grade and its problem
     is diagnosed from a log of its own.
     """
-    graded = _grade_together(exercise, notebooks, Path(work) / "together", timeout=timeout, memory_mb=memory_mb)
+    graded = _grade_together(exercise, notebooks, Path(work) / "together", timeout=timeout, memory_mb=memory_mb,
+                             sandbox=sandbox)
     if len(notebooks) > 1:
         for i, result in enumerate(graded):
             if result.problem:
                 graded[i] = _grade_together(exercise, [notebooks[i]], Path(work) / f"alone-{i}",
-                                            timeout=timeout, memory_mb=memory_mb)[0]
+                                            timeout=timeout, memory_mb=memory_mb, sandbox=sandbox)[0]
     return graded
 
 
-def result_key(exercise: Exercise, notebook_bytes: bytes, *, timeout: float, memory_mb: int) -> str:
+def result_key(exercise: Exercise, notebook_bytes: bytes, *, timeout: float, memory_mb: int,
+               sandbox: str = "none") -> str:
     """The cache key of a result: the submission, the exercise and the grading settings."""
     h = hashlib.sha256()
     for part in (GRADER_VERSION, exercise.key, hashlib.sha256(notebook_bytes).hexdigest(),
-                 json.dumps([timeout, memory_mb])):
+                 json.dumps([timeout, memory_mb, sandbox])):
         h.update(part.encode() + b"\0")
     return h.hexdigest()

@@ -1,38 +1,41 @@
-"""Find the submissions in what an instructor collected: a folder or a ``.zip`` of one.
+"""Find the submissions in what an instructor collected: a folder, or a ``.zip`` of one.
 
-Two layouts are recognised, file by file, so a folder may even mix them:
+Every file is attributed on its own (so a folder may even mix layouts) by
+:func:`tokbook.course.layouts.recognise`: nbgrader's ``submitted/`` tree, the exports of Canvas,
+Moodle and Blackboard, or flat ``<student>_<assignment>.ipynb`` names. ``lms`` picks one layout
+instead of trying each. When the path does not say which exercise a notebook is (an LMS keeps
+the student's own file name), the exercise is the one whose nbgrader grade ids the notebook carries.
 
-nbgrader's tree
-    ``[...]/submitted/<student>/<assignment>/<assignment>.ipynb`` (the ``submitted/`` part is
-    optional when ``<assignment>`` is the name of an exercise). A notebook with another name in
-    that folder is listed as a problem, not guessed at; other files there (``timestamp.txt``,
-    data a student saved) are ignored, as nbgrader does.
-a flat export from a learning management system
-    Any other ``.ipynb`` file, whose *file name* must match :data:`DEFAULT_PATTERN` or the
-    instructor's own regular expression with the named groups ``student`` and ``assignment``
-    (and optionally ``attempt``, digits).
+A ``.zip`` is read entry by entry into a work folder the caller gives (``unpack_to``, never
+inside the output folder), so it is collected exactly like the same files in a folder.
+
+Nothing is dropped silently: every file found ends in exactly one of ``submissions``,
+``problems`` (with the reason and what to do) and ``ignored`` (with the reason: hidden files such
+as ``.DS_Store``, ``__MACOSX/`` and ``.ipynb_checkpoints/``, nbgrader's ``timestamp.txt``,
+Blackboard's receipts). ``Collection.files`` counts them all.
 
 A student who handed in one assignment several times is graded once: the highest ``attempt``
 wins (a name without one counts as attempt 0), then the last path in sorting order; every other
-copy is listed as a duplicate. Nothing is dropped silently: a file that cannot be attributed to a
-student and an exercise is a :class:`Problem` with the reason and what to do about it.
-Hidden files and folders (``.DS_Store``, ``__MACOSX/``, ``.ipynb_checkpoints/``) are skipped.
+copy is listed as a duplicate.
 """
 
 from __future__ import annotations
 
-import re
-import shutil
+import json
 import zipfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-__all__ = ["DEFAULT_PATTERN", "Collection", "Problem", "Submission", "collect", "compile_pattern"]
+from tokbook.course.layouts import DEFAULT_PATTERN, LAYOUTS, Found, compile_pattern, recognise
+from tokbook.course.notebook import grade_id
 
-#: ``alice_utf8.ipynb``, ``alice.smith_utf8_2.ipynb`` (attempt 2), ``s123-4_special_tokens.ipynb``.
-#: Student ids are letters, digits, ``.`` and ``-`` (no ``_``: it separates the parts);
-#: the assignment is the exercise stem; an optional ``_<digits>`` suffix is the attempt number.
-DEFAULT_PATTERN = r"^(?P<student>[A-Za-z0-9.-]+)_(?P<assignment>[A-Za-z0-9_]+?)(?:_(?P<attempt>\d+))?\.ipynb$"
+__all__ = ["DEFAULT_PATTERN", "MAX_NOTEBOOK_BYTES", "Collection", "Problem", "Submission", "collect",
+           "compile_pattern", "grade_ids", "looked_for"]
+
+#: Largest file taken for a notebook. Real notebooks with plots are a few MB; anything larger
+#: is listed as a problem without being read.
+MAX_NOTEBOOK_BYTES = 50_000_000
 
 #: Largest total size of the files unpacked from one ``.zip`` (a guard against zip bombs).
 MAX_UNPACKED_BYTES = 2 * 1024**3
@@ -47,6 +50,7 @@ class Submission:
     path: Path  # the file on disk
     label: str  # where it came from, as the instructor knows it (relative path, or ``x.zip:inner/path``)
     attempt: int = 0
+    late: bool = False  # the LMS marked it late
 
 
 @dataclass(frozen=True)
@@ -58,126 +62,186 @@ class Problem:
     student: str = ""
     assignment: str = ""
     graded: bool = False  # True when it was graded anyway (e.g. its kernel died half way)
+    late: bool = False
 
 
 @dataclass
 class Collection:
     submissions: list[Submission] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (label, why)
+    layouts: Counter = field(default_factory=Counter)  # layout name -> files it recognised
+    files: int = 0  # every file found, hidden ones included
 
 
-def compile_pattern(text: str | None) -> re.Pattern:
-    """Compile a file-name pattern, checking that it names ``student`` and ``assignment``."""
-    text = DEFAULT_PATTERN if text is None else text
+@dataclass(frozen=True)
+class _Entry:
+    """A file found in the input: its path inside it, its size, and where its bytes are on disk."""
+
+    parts: tuple[str, ...]
+    size: int
+    path: Path | None  # None when it was not unpacked (too large, unsafe, unreadable)
+    problem: str = ""
+
+
+def grade_ids(notebook: dict) -> set[str]:
+    """The nbgrader grade ids of a notebook's cells (a parsed ``.ipynb``, as a dict or NotebookNode)."""
+    cells = notebook.get("cells", []) if isinstance(notebook, dict) else []
+    return {grade_id(cell) for cell in cells if isinstance(cell, dict)} - {None}
+
+
+def _exercise_of(path: Path, signatures: dict[str, set[str]]) -> str:
+    """The exercise whose grade ids the notebook at ``path`` shares most ("" when none or a tie)."""
     try:
-        pattern = re.compile(text)
-    except re.error as exc:
-        raise ValueError(f"the file-name pattern {text!r} is not a valid regular expression: {exc}") from None
-    missing = {"student", "assignment"} - set(pattern.groupindex)
-    if missing:
-        raise ValueError(
-            f"the file-name pattern {text!r} needs the named groups (?P<student>...) and "
-            f"(?P<assignment>...); it lacks {', '.join(sorted(missing))}"
-        )
-    return pattern
+        ids = grade_ids(json.loads(path.read_bytes().decode("utf-8-sig")))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ""
+    shared = sorted(((len(ids & sig), stem) for stem, sig in signatures.items()), reverse=True)
+    if not shared or shared[0][0] == 0 or len(shared) > 1 and shared[1][0] == shared[0][0]:
+        return ""
+    return shared[0][1]
 
 
 def _hidden(parts: tuple[str, ...]) -> bool:
     return any(p.startswith(".") or p == "__MACOSX" for p in parts)
 
 
-def _unzip(archive: Path, into: Path) -> None:
-    """Unpack ``archive`` into ``into``, refusing absolute paths, ``..`` and zip bombs."""
+def _folder_entries(root: Path, exclude: Path | None) -> list[_Entry]:
+    entries = []
+    for path in sorted(root.rglob("*")):
+        if exclude is not None and path.resolve().is_relative_to(exclude):
+            continue
+        if path.is_symlink():
+            entries.append(_Entry(path.relative_to(root).parts, 0, None,
+                                  "a symbolic link; put the file itself in the folder"))
+        elif path.is_file():
+            entries.append(_Entry(path.relative_to(root).parts, path.stat().st_size, path))
+    return entries
+
+
+def _zip_entries(archive: Path, into: Path, max_bytes: int) -> list[_Entry]:
+    """Unpack ``archive`` into ``into``; entries that are unsafe, too large or unreadable are not unpacked."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(f"{archive} is not a readable .zip file ({exc})") from None
+    entries, seen, total = [], set(), 0
     with zf:
-        infos = [i for i in zf.infolist() if not i.is_dir()]
-        total = sum(i.file_size for i in infos)
-        if total > MAX_UNPACKED_BYTES:
-            raise ValueError(f"{archive} would unpack to {total / 1e9:.1f} GB; unpack it yourself and pass the folder")
-        for info in infos:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
             name = PurePosixPath(info.filename.replace("\\", "/"))
-            if name.is_absolute() or ".." in name.parts:
-                raise ValueError(f"{archive} contains the unsafe path {info.filename!r}; unpack it yourself and check it")
-            target = into.joinpath(*name.parts)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+            parts = tuple(p for p in name.parts if p not in ("", "/"))
+            if name.is_absolute() or ".." in name.parts or not parts:
+                entries.append(_Entry(parts or (info.filename,), info.file_size, None,
+                                      "unsafe path in the zip (absolute or with ..); not unpacked"))
+                continue
+            if parts in seen:
+                entries.append(_Entry(parts, info.file_size, None,
+                                      "the zip holds this path twice; the first copy is the one collected"))
+                continue
+            seen.add(parts)
+            if info.file_size > max_bytes:
+                entries.append(_Entry(parts, info.file_size, None, _too_large(info.file_size, max_bytes)))
+                continue
+            total += info.file_size
+            if total > MAX_UNPACKED_BYTES:
+                raise ValueError(f"{archive} would unpack to more than {MAX_UNPACKED_BYTES / 1e9:.1f} GB; "
+                                 "unpack it yourself and pass the folder")
+            target = into.joinpath(*parts)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src:
+                    data = src.read(max_bytes + 1)  # the header's size may lie; never read more
+            except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError, EOFError) as exc:
+                entries.append(_Entry(parts, info.file_size, None, f"cannot be read from the zip ({exc})"))
+                continue
+            if len(data) > max_bytes:
+                entries.append(_Entry(parts, len(data), None, _too_large(len(data), max_bytes)))
+                continue
+            target.write_bytes(data)
+            entries.append(_Entry(parts, len(data), target))
+    return entries
 
 
-def collect(source: Path, assignments: list[str], *, pattern: str | None = None,
-            unpack_to: Path | None = None, exclude: Path | None = None) -> Collection:
+def _too_large(size: int, limit: int) -> str:
+    return f"too large to be a notebook ({size / 1e6:.0f} MB; the limit is {limit / 1e6:.0f} MB)"
+
+
+def collect(source: Path, assignments: list[str], *, pattern: str | None = None, lms: str = "auto",
+            signatures: dict[str, set[str]] | None = None, unpack_to: Path | None = None,
+            exclude: Path | None = None, max_bytes: int = MAX_NOTEBOOK_BYTES) -> Collection:
     """Find every submission of the exercises ``assignments`` in the folder or ``.zip`` ``source``.
 
-    A ``.zip`` is unpacked into ``unpack_to`` (which the caller creates and later removes).
-    Files under ``exclude`` (the output folder, when it sits inside ``source``) are skipped.
-    Raises ``ValueError`` (with what to do) when ``source`` is neither.
+    A ``pattern`` of the instructor's own means the ``flat`` layout unless ``lms`` says otherwise.
+    ``signatures`` maps each exercise to its grade ids (to tell which exercise a notebook with a
+    free-form name is). A ``.zip`` is unpacked into ``unpack_to`` (which the caller creates and
+    removes). Files under ``exclude`` (the output folder, when it sits inside ``source``) are skipped.
+    Raises ``ValueError`` (with what to do) when ``source`` is neither a folder nor a ``.zip``.
     """
     source = Path(source)
     regex = compile_pattern(pattern)
+    if pattern is not None and lms == "auto":
+        lms = "flat"  # an instructor's own pattern says how the files are named
+    if lms != "auto" and lms not in LAYOUTS:
+        raise ValueError(f"unknown layout {lms!r}; choose one of auto, {', '.join(LAYOUTS)}")
     if source.is_file() and source.suffix.lower() == ".zip":
         if unpack_to is None:
             raise ValueError("a .zip of submissions needs a folder to unpack into (unpack_to)")
-        _unzip(source, unpack_to)
-        root, prefix = unpack_to, f"{source.name}:"
+        entries, prefix = _zip_entries(source, Path(unpack_to), max_bytes), f"{source.name}:"
     elif source.is_dir():
-        root, prefix = source, ""
+        skip = Path(exclude).resolve() if exclude is not None else None
+        entries, prefix = _folder_entries(source, skip), ""
     elif source.exists():
         raise ValueError(f"{source} is neither a folder of submissions nor a .zip of one")
     else:
         raise ValueError(f"there is no {source}: give the folder (or .zip) of submitted notebooks")
 
     known = set(assignments)
-    found = Collection()
-    skip = Path(exclude).resolve() if exclude is not None else None
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if skip is not None and path.resolve().is_relative_to(skip):
+    found = Collection(files=len(entries))
+    for entry in entries:
+        label = prefix + "/".join(entry.parts)
+        if _hidden(entry.parts) and not entry.problem:
+            found.ignored.append((label, "hidden file or folder (left by an operating system or Jupyter)"))
             continue
-        rel = path.relative_to(root)
-        parts = rel.parts
-        label = prefix + rel.as_posix()
-        if _hidden(parts):
-            continue
-        tree = parts[parts.index("submitted") + 1:] if "submitted" in parts[:-1] else None
-        if tree is not None or (len(parts) >= 3 and parts[-2] in known):
-            student, assignment = (tree or parts)[-3:-1] if len(tree or parts) >= 3 else ("", "")
-            if not student:
-                found.problems.append(Problem(label, "inside submitted/ but not at submitted/<student>/<assignment>/<file>"))
-                continue
-            if not path.name.endswith(".ipynb"):
-                continue  # nbgrader keeps timestamp.txt and files students saved next to the notebook
-            if assignment not in known:
-                found.problems.append(Problem(
-                    label, f"unknown assignment {assignment!r}; the exercises are {', '.join(sorted(known))}",
-                    student, assignment))
-            elif path.name != f"{assignment}.ipynb":
-                found.problems.append(Problem(
-                    label, f"wrong name: nbgrader expects {assignment}.ipynb here; rename it and grade again",
-                    student, assignment))
-            else:
-                found.submissions.append(Submission(student, assignment, path, label))
-            continue
-        match = regex.match(path.name)
-        if not match:
-            what = "file name" if path.suffix == ".ipynb" else "file (not a notebook .ipynb)"
-            found.problems.append(Problem(
-                label, f"{what} does not match the pattern student_assignment.ipynb ({regex.pattern}); "
-                       "rename it or give a file-name pattern that matches it"))
-            continue
-        student, assignment = match.group("student"), match.group("assignment")
-        attempt = match.groupdict().get("attempt")
-        if not student or not assignment:
-            found.problems.append(Problem(label, "the pattern matched an empty student or assignment"))
-        elif assignment not in known:
-            found.problems.append(Problem(
-                label, f"unknown assignment {assignment!r}; the exercises are {', '.join(sorted(known))}",
-                student, assignment))
-        else:
-            found.submissions.append(Submission(student, assignment, path, label, int(attempt or 0)))
+        where = recognise(entry.parts, known, regex, lms)
+        found.layouts[where.layout] += 1
+        _attribute(found, entry, label, where, known, signatures or {}, max_bytes)
+    _keep_last_attempts(found)
+    return found
 
-    # One submission per student and assignment: the highest attempt, then the last path.
+
+def _attribute(found: Collection, entry: _Entry, label: str, where: Found, known: set[str],
+               signatures: dict[str, set[str]], max_bytes: int) -> None:
+    """Put one recognised file into the submissions, the problems or the ignored files."""
+    def problem(reason: str, assignment: str = where.assignment) -> None:
+        found.problems.append(Problem(label, reason, where.student, assignment, late=where.late))
+
+    if where.ignore:
+        found.ignored.append((label, where.ignore))
+    elif where.problem:
+        problem(where.problem)
+    elif entry.problem:
+        problem(entry.problem)
+    elif entry.size > max_bytes:
+        problem(_too_large(entry.size, max_bytes))
+    elif where.assignment and where.layout in ("nbgrader", "flat") and where.assignment not in known:
+        problem(f"unknown assignment {where.assignment!r}; the exercises are {', '.join(sorted(known))}")
+    else:
+        assignment = where.assignment
+        if where.layout not in ("nbgrader", "flat"):
+            assignment = _exercise_of(entry.path, signatures) or assignment
+        if not assignment:
+            problem("cannot tell which exercise this is: the notebook has no nbgrader grade ids of any "
+                    f"exercise ({', '.join(sorted(known))}) and its file name names none; rename it "
+                    "<exercise>.ipynb and grade again")
+        else:
+            found.submissions.append(Submission(where.student, assignment, entry.path, label,
+                                                where.attempt, where.late))
+
+
+def _keep_last_attempts(found: Collection) -> None:
+    """One submission per student and assignment: the highest attempt, then the last path."""
     best: dict[tuple[str, str], Submission] = {}
     for sub in sorted(found.submissions, key=lambda s: (s.attempt, s.label)):
         best[(sub.student, sub.assignment)] = sub
@@ -187,7 +251,13 @@ def collect(source: Path, assignments: list[str], *, pattern: str | None = None,
             winner = best[(sub.student, sub.assignment)]
             found.problems.append(Problem(
                 sub.label, f"duplicate: {sub.student} also handed in {winner.label}, which is graded instead",
-                sub.student, sub.assignment))
+                sub.student, sub.assignment, late=sub.late))
     found.submissions = sorted(best.values(), key=lambda s: (s.assignment, s.student))
     found.problems.sort(key=lambda p: (p.assignment, p.student, p.label))
-    return found
+    found.ignored.sort()
+
+
+def looked_for(lms: str = "auto") -> str:
+    """The layouts a run looked for, for the message when it finds no submission."""
+    names = list(LAYOUTS) if lms == "auto" else [lms]
+    return "; ".join(LAYOUTS[name] for name in names)

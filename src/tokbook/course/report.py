@@ -1,11 +1,15 @@
 """What an instructor reads after grading: ``grades.csv`` and ``summary.html``.
 
-``grades.csv`` has one row per student and assignment, sorted by assignment then student:
-``student, assignment``, the points of each task (the tasks of every assignment graded, in the
-order of the exercise; empty where a task belongs to another assignment), ``total, max``, then
-``problem`` (why a row was not graded normally) and ``flags`` (what looks tampered with; flags
-never change a score). Numbers are written the same way every time (``3``, ``2.5``), so grading
-the same folder twice gives the same bytes.
+``grades.csv`` starts with a header and a ``Points Possible`` row, the form of the gradebook
+CSV that Canvas exports and imports back: under each task (and under ``total``, when the run
+graded one assignment) the row gives its maximum, so a spreadsheet or an LMS import knows what
+each column is out of. Then comes one row per student and assignment, sorted by assignment then
+student: ``student, assignment``, the points of each task (the tasks of every assignment graded,
+in the order of the exercise; empty where a task belongs to another assignment), ``total, max``,
+``late`` (``yes`` when the LMS export marked the submission late), ``problem`` (why a row was not
+graded normally) and ``flags`` (what looks tampered with; flags never change a score). Numbers
+are written the same way every time (``3``, ``2.5``), so grading the same folder twice gives the
+same bytes.
 
 ``summary.html`` is one self-contained page (pictures are embedded PNGs, no script, no network):
 the score distribution of each assignment, the success rate of each task (the share of graded
@@ -26,7 +30,10 @@ from matplotlib.figure import Figure
 from tokbook.course.collect import Problem
 from tokbook.course.results import Result
 
-__all__ = ["fmt", "write_csv", "write_summary"]
+__all__ = ["POINTS_POSSIBLE", "fmt", "write_csv", "write_summary"]
+
+#: The ``student`` cell of the row of maximum points in ``grades.csv``.
+POINTS_POSSIBLE = "Points Possible"
 
 
 def fmt(x: float) -> str:
@@ -50,14 +57,17 @@ def write_csv(path: Path, rows: list[Result], assignments: dict[str, dict[str, f
     cols = _columns(assignments)
     with open(path, "w", encoding="utf-8", newline="") as f:
         out = csv.writer(f, lineterminator="\n")
-        out.writerow(["student", "assignment", *(c[2] for c in cols), "total", "max", "problem", "flags"])
+        out.writerow(["student", "assignment", *(c[2] for c in cols), "total", "max", "late", "problem", "flags"])
+        most = sum(assignments[a][t] for a, t, _ in cols) if len(assignments) == 1 else None
+        out.writerow([POINTS_POSSIBLE, "", *(fmt(assignments[a][t]) for a, t, _ in cols),
+                      *(["", ""] if most is None else [fmt(most)] * 2), "", "", ""])
         for row in sorted(rows, key=lambda r: (r.assignment, r.student)):
             points = [
                 fmt(row.tasks.get(task, 0.0)) if assignment == row.assignment else ""
                 for assignment, task, _ in cols
             ]
             out.writerow([row.student, row.assignment, *points, fmt(row.total), fmt(row.max),
-                          "; ".join(row.problems), "; ".join(row.flags)])
+                          "yes" if row.late else "", "; ".join(row.problems), "; ".join(row.flags)])
 
 
 def _png(fig: Figure) -> str:
@@ -108,7 +118,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def write_summary(path: Path, rows: list[Result], assignments: dict[str, dict[str, float]],
-                  problems: list[Problem], *, run_note: str = "") -> None:
+                  problems: list[Problem], *, ignored: list[tuple[str, str]] = (), run_note: str = "") -> None:
     """Write ``summary.html`` next to ``grades.csv`` (feedback links are relative to it)."""
     scores_png, tasks_png = _pictures(rows, assignments)
     e = html.escape
@@ -122,7 +132,7 @@ def write_summary(path: Path, rows: list[Result], assignments: dict[str, dict[st
             fmt(sum(tasks.values())),
         ])
     grade_rows = [
-        [e(r.student), e(r.assignment), fmt(r.total), fmt(r.max),
+        [e(r.student), e(r.assignment), fmt(r.total), fmt(r.max), "yes" if r.late else "",
          f'<a href="{e(r.feedback)}">feedback</a>' if r.feedback else ""]
         for r in sorted(rows, key=lambda r: (r.assignment, r.student))
     ]
@@ -130,6 +140,7 @@ def write_summary(path: Path, rows: list[Result], assignments: dict[str, dict[st
         [e(p.label), e(p.student), e(p.assignment), "yes" if p.graded else "no", e(p.reason)]
         for p in problems
     ]
+    ignored_rows = [[e(label), e(why)] for label, why in ignored]
     flag_rows = [
         [e(r.student), e(r.assignment), "<br>".join(e(f) for f in r.flags)]
         for r in sorted(rows, key=lambda r: (r.assignment, r.student)) if r.flags
@@ -151,12 +162,15 @@ img {{ max-width: 100%; }}
 <h2 id="problems">Problems ({len(problem_rows)})</h2>
 <p>Files that could not be graded normally. Each is listed with the reason; every other submission was graded.</p>
 {_table(["file", "student", "assignment", "graded", "reason"], problem_rows)}
+<h2 id="ignored">Ignored files ({len(ignored_rows)})</h2>
+<p>Files in the submissions that are not submissions, each with the reason.</p>
+{_table(["file", "why"], ignored_rows)}
 <h2 id="flags">Flags ({len(flag_rows)})</h2>
 <p>Submissions that look tampered with. Flags do not change any score: test cells are restored
 before grading and hidden tests compare with fixed values. Look at these notebooks yourself.</p>
 {_table(["student", "assignment", "flags"], flag_rows)}
 <h2 id="grades">Grades</h2>
-{_table(["student", "assignment", "total", "max", "feedback"], grade_rows)}
+{_table(["student", "assignment", "total", "max", "late", "feedback"], grade_rows)}
 </body></html>
 """
     Path(path).write_text(page, encoding="utf-8")

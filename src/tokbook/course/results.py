@@ -35,6 +35,7 @@ class Result:
     flags: list[str] = field(default_factory=list)  # what looks tampered with (never changes a score)
     seconds: float = 0.0  # this submission's share of the nbgrader run that graded it
     feedback: str = ""  # the feedback page, relative to the output folder
+    late: bool = False  # the LMS export marked the submission late
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)

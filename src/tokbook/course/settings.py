@@ -44,8 +44,11 @@ def cell_timeout(seconds: float) -> int:
     return int(seconds)
 
 
-def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT) -> Config:
+def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT, sandbox: str = "none") -> Config:
     """Return the nbgrader configuration of the course ``course_id``, cells stopped after ``timeout`` s.
+
+    With ``sandbox="bwrap"`` every kernel runs in its own bubblewrap sandbox
+    (:mod:`tokbook.course.sandbox`); ``"none"`` runs kernels as nbgrader does.
 
     >>> c = grading_config("demo", timeout=2)
     >>> c.CourseDirectory.course_id, c.Execute.timeout, c.LimitOutputChars.max_chars
@@ -67,20 +70,30 @@ def grading_config(course_id: str, *, timeout: float = CELL_TIMEOUT) -> Config:
     # only, so one line of 100 MB would reach the graded notebook and its feedback page).
     c.LimitOutputChars.max_chars = MAX_OUTPUT_CHARS
     c.Autograde.autograde_preprocessors = [
-        Execute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
+        _execute(sandbox), IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
         CheckCellMetadata, LimitOutputChars,
     ]
     return c
 
 
-def write_course_config(course: Path, course_id: str, *, timeout: float = CELL_TIMEOUT) -> Path:
+def _execute(sandbox: str) -> type:
+    """nbgrader's preprocessor that runs the notebook: its own, or the sandboxed one."""
+    from tokbook.course.sandbox import SANDBOXES, SandboxedExecute
+
+    if sandbox not in SANDBOXES:
+        raise ValueError(f"unknown sandbox {sandbox!r}: use one of {', '.join(SANDBOXES)}")
+    return SandboxedExecute if sandbox == "bwrap" else Execute
+
+
+def write_course_config(course: Path, course_id: str, *, timeout: float = CELL_TIMEOUT, sandbox: str = "none") -> Path:
     """Write ``course/nbgrader_config.py`` for a course of its own that uses :func:`grading_config`."""
+    _execute(sandbox)  # refuse an unknown sandbox here, not when nbgrader reads the file
     path = Path(course) / "nbgrader_config.py"
     path.write_text(
         "# Written by tokbook: an nbgrader course configured by tokbook.course.settings.\n"
         "from tokbook.course.settings import grading_config\n\n"
         "c = get_config()  # noqa: F821 -- provided by nbgrader when it reads this file\n"
-        f"c.merge(grading_config({course_id!r}, timeout={cell_timeout(timeout)!r}))\n",
+        f"c.merge(grading_config({course_id!r}, timeout={cell_timeout(timeout)!r}, sandbox={sandbox!r}))\n",
         encoding="utf-8",
     )
     return path

@@ -22,6 +22,9 @@ the submission with the released notebook and reads the code a student could hav
 ``IPython hooks (...)``
     input or AST transformers, custom exception handlers, event callbacks, trace functions,
     magics that register code to run around every cell.
+``forbidden call in <task>: <what> (...)``
+    a task whose solution cell in the exercise source declares ``:forbid: [...]`` uses one of
+    those: see :func:`forbidden_calls`.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from nbgrader.utils import compute_checksum
 
 from tokbook.course.notebook import nbgrader_metadata
 
-__all__ = ["tamper_flags"]
+__all__ = ["forbidden_calls", "tamper_flags"]
 
 _BUILTIN_NAMES = {n for n in vars(builtins) if not n.startswith("_")} | {"__import__", "__build_class__"}
 _HOOKS = re.compile(
@@ -202,6 +205,128 @@ def _patches(tree: ast.Module, tokbook_modules: set[str], tokbook_imported: set[
     return tok, blt
 
 
+#: Types whose methods a rule can name (``str.encode``); any other dotted name is a module.
+_RULE_TYPES = {"str", "bytes", "bytearray", "memoryview", "int", "float", "list", "dict", "set", "tuple"}
+#: Calls that do a method's work without naming it: ``bytes(text, "utf-8")`` encodes.
+_CONSTRUCTOR_DOES = {("bytes", "str.encode"), ("bytearray", "str.encode"), ("str", "bytes.decode")}
+
+
+def _rules(cell) -> list[str]:
+    rules = (cell.get("metadata") or {}).get("forbid", [])
+    if not isinstance(rules, list) or not all(isinstance(r, str) and re.fullmatch(r"[A-Za-z_][\w.]*", r)
+                                              for r in rules):
+        raise ValueError(f"the exercise's ':forbid:' of cell {cell.get('id')!r} must be a list of dotted "
+                         f"names like [str.encode, codecs], got {rules!r}")
+    return rules
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for a chain of attributes on a name, else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id, *reversed(parts)])
+    return None
+
+
+def _uses(tree: ast.AST, rule: str, modules: set[str]) -> list[str]:
+    """Where ``tree`` uses what ``rule`` names: a method (``str.encode``) or a module (``codecs``).
+
+    ``modules`` are names bound by imports: ``utf8.decode`` is a function of a module, not a method.
+    """
+    found = []
+    owner, _, method = rule.rpartition(".")
+    if owner in _RULE_TYPES:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and node.attr == method:
+                if _root_name(node.value) not in modules:
+                    found.append(ast.unparse(node))
+            elif isinstance(node, ast.Call):
+                name = _dotted(node.func)
+                if (name, rule) in _CONSTRUCTOR_DOES and (len(node.args) > 1 or node.keywords):
+                    found.append(ast.unparse(node)[:40])
+                elif name in ("getattr", "methodcaller", "operator.methodcaller") and any(
+                        isinstance(a, ast.Constant) and a.value == method for a in node.args):
+                    found.append(ast.unparse(node)[:40])
+        return found
+    module = rule
+    parent, _, last = rule.rpartition(".")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name == module or a.name.startswith(module + ".")]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == module or node.module.startswith(module + "."):
+                found.append(f"from {node.module} import ...")
+            elif node.module == parent and any(a.name == last for a in node.names):
+                found.append(f"from {parent} import {last}")
+        elif isinstance(node, ast.Attribute) and _dotted(node) == module:
+            found.append(module)
+        elif isinstance(node, ast.Call) and (_dotted(node.func) in ("__import__", "importlib.import_module")):
+            if any(isinstance(a, ast.Constant) and a.value in (module, parent or None) for a in node.args):
+                found.append(ast.unparse(node)[:40])
+    return found
+
+
+def forbidden_calls(submission: NotebookNode | dict, release: NotebookNode | dict) -> list[str]:
+    """Flags for tasks that use what their solution cell forbids (``:forbid: [...]`` in the source).
+
+    The task's cell is found by grade id (or cell id) in the submission; functions it calls that
+    the student defined in other cells are read too (so a helper in a scratch cell counts), but
+    the scratch cells themselves may use anything. A function of another task's cell is judged by
+    that task's rules only (a task that calls ``encode_codepoint`` is not flagged for what it does).
+    Static analysis has limits: a name built at
+    run time (``getattr(s, "enc" + "ode")``, ``eval``) is not seen.
+
+    >>> rel = {"cells": [{"cell_type": "code", "id": "t1", "source": "",
+    ...                   "metadata": {"forbid": ["str.encode"], "nbgrader": {"grade_id": "t1"}}}]}
+    >>> sub = {"cells": [{"cell_type": "code", "id": "t1", "metadata": {"nbgrader": {"grade_id": "t1"}},
+    ...                   "source": "utf8 = lambda s: s.encode('utf-8')"}]}
+    >>> forbidden_calls(sub, rel)
+    ['forbidden call in t1: str.encode (s.encode)']
+    """
+    sub_cells = [c for c in submission.get("cells", []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    trees = {id(c): _python(_source(c)) for c in sub_cells}
+    # Functions that other task cells define are judged by their own task's rules, not followed.
+    tasks = {nbgrader_metadata(c).get("grade_id") for c in release.get("cells", [])
+             if nbgrader_metadata(c).get("solution")}
+    defined: dict[str, ast.AST] = {}
+    modules: set[str] = set()
+    for cell in sub_cells:
+        tree = trees[id(cell)]
+        in_task = bool(tasks & {nbgrader_metadata(cell).get("grade_id"), cell.get("id")})
+        for node in tree.body if tree is not None else []:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not in_task:
+                defined.setdefault(node.name, node)
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules |= {a.asname or a.name.split(".")[0] for a in node.names}
+    flags = []
+    for rcell in release.get("cells", []):
+        rules = _rules(rcell)
+        task = nbgrader_metadata(rcell).get("grade_id")
+        if not rules or not task:
+            continue
+        cell = next((c for c in sub_cells if nbgrader_metadata(c).get("grade_id") == task), None) or next(
+            (c for c in sub_cells if c.get("id") == task), None)
+        tree = trees.get(id(cell)) if cell is not None else None
+        if tree is None:
+            continue
+        todo, seen = [tree], set()
+        while todo:  # this cell, and the functions of other cells that it calls, transitively
+            node = todo.pop()
+            for call in ast.walk(node):
+                if isinstance(call, ast.Name) and call.id in defined and call.id not in seen:
+                    seen.add(call.id)
+                    todo.append(defined[call.id])
+        bodies = [tree, *(defined[name] for name in sorted(seen))]
+        found = {rule: sorted({use for body in bodies for use in _uses(body, rule, modules)}) for rule in rules}
+        used = [f"{rule} ({', '.join(uses[:3])})" for rule, uses in found.items() if uses]
+        if used:
+            flags.append(f"forbidden call in {task}: {'; '.join(used)}")
+    return flags
+
+
 def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) -> list[str]:
     """Return the flags (sorted, human-readable) of ``submission`` compared with ``release``."""
     sub_cells = [c for c in submission.get("cells", []) if isinstance(c, dict)]
@@ -282,4 +407,5 @@ def tamper_flags(submission: NotebookNode | dict, release: NotebookNode | dict) 
         flags.add(f"monkeypatches builtins ({', '.join(sorted(blt_all))})")
     if hooks:
         flags.add(f"IPython hooks ({', '.join(sorted(hooks))})")
+    flags.update(forbidden_calls(submission, release))
     return sorted(flags)
