@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from tokbook.attention import scaled_dot_product_attention
+from tokbook.packing import block_causal_mask
+from tokbook.packing import position_ids as packed_position_ids
 from tokbook.positions import (LearnedPositions, alibi_bias, alibi_slopes, apply_rope, apply_rope_complex,
                                interleaved_to_half, rotate_half, sinusoidal_positions)
 
@@ -111,13 +113,13 @@ def test_alibi_slopes_powers_of_two_and_others():
 
 def test_alibi_bias_with_causal_and_document_masks_in_sdpa():
     q, k, v = randn(3, B, nh, T, hs, seed=6)
-    position_ids = torch.tensor([[0, 1, 2, 3, 0, 1, 0, 1, 2], list(range(T))])
     document_ids = torch.tensor([[0, 0, 0, 0, 1, 1, 2, 2, 2], [0] * T])
+    position_ids = torch.from_numpy(packed_position_ids(document_ids.numpy()))     # restart per document
+    assert position_ids[0].tolist() == [0, 1, 2, 3, 0, 1, 0, 1, 2]
     bias = alibi_bias(alibi_slopes(nh), position_ids)                  # (B, nh, T, T)
     assert bias.shape == (B, nh, T, T)
     assert bias[0, 0, 3, 1] == -alibi_slopes(nh)[0] * 2                # 2 positions back
-    same_doc = document_ids[:, :, None] == document_ids[:, None, :]
-    allowed = (same_doc & torch.ones(T, T, dtype=torch.bool).tril())[:, None]   # (B, 1, T, T)
+    allowed = torch.from_numpy(block_causal_mask(document_ids.numpy()))[:, None]   # (B, 1, T, T)
     mask = bias.masked_fill(~allowed, -math.inf)
     out = scaled_dot_product_attention(q, k, v, attn_mask=mask)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), rtol=0, atol=1e-10)
