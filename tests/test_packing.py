@@ -293,7 +293,8 @@ def test_bad_input_gets_a_clear_error(call, error, message):
 
 
 def test_the_numpy_part_and_the_token_file_do_not_import_torch():
-    """torch is an extra (tokbook[torch]); only tokbook.packing.tiny_lm and .data may need it."""
+    """Importing torch takes seconds: the numpy part and the tokenizing workers never pay for it
+    (only tokbook.packing.tiny_lm and .data import torch)."""
     import subprocess
     import sys
 

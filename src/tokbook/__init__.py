@@ -8,6 +8,7 @@ Modules:
 - :mod:`tokbook.sentencepiece` -- SentencePiece-style BPE over code points, id for id with sentencepiece.
 - :mod:`tokbook.packing` -- token ids to training batches: padding, windows, bin packing, masks, labels.
 - :mod:`tokbook.special_tokens` -- special tokens of real tokenizers, injection, chat templates, new tokens, masked sampling.
+- :mod:`tokbook.attention`, :mod:`tokbook.positions` -- embeddings, positions and attention, equal to torch's.
 - :mod:`tokbook.display` -- coloured token boundaries and token tables for notebooks.
 - :mod:`tokbook.course` -- building the nbgrader exercises from ``solutions/`` and grading them.
 - :mod:`tokbook.cli` -- the ``tokbook`` command (``bpe train|encode|stats``, ``grade``).
