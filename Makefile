@@ -34,10 +34,13 @@ test: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python -m tokbook.course.release
 
-## make bench: measure tokbook against its peers (prints tables; takes about 12 minutes)
+## make bench: measure tokbook against its peers (prints tables; takes about half an hour)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bpe.py
 	$(BIN)/python benchmarks/grading.py
+	$(BIN)/python benchmarks/sentencepiece.py
+	$(BIN)/python benchmarks/packing.py
+	$(BIN)/python benchmarks/attention.py
 
 ## make grade SUBMISSIONS=folder-or.zip [OUT=graded]: autograde a class (grades.csv, feedback, summary)
 grade: $(STAMP)
