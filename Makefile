@@ -34,7 +34,7 @@ test: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python -m tokbook.course.release
 
-## make bench: measure tokbook against its peers (prints tables; takes about half an hour)
+## make bench: measure tokbook against its peers (prints tables)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bpe.py
 	$(BIN)/python benchmarks/grading.py
