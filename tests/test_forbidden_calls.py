@@ -15,30 +15,25 @@ import nbformat
 import pytest
 
 from tokbook.course.release import source_notebook
+from tokbook.course.notebook import fill_solutions, grade_id, is_solution, model_solutions
 from tokbook.course.tamper import forbidden_calls, tamper_flags
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = source_notebook(ROOT / "solutions" / "utf8" / "utf8.md")
 RELEASE = nbformat.read(ROOT / "exercises" / "utf8" / "utf8.ipynb", as_version=4)
-SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
+SOLUTIONS = model_solutions(SOURCE)
 
 
 def submission(answers: dict[str, str], scratch: str | None = None) -> nbformat.NotebookNode:
     """The release with the instructor's solutions, some replaced by ``answers``, and a scratch cell."""
-    nb = copy.deepcopy(RELEASE)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in SOLUTIONS and cell.metadata["nbgrader"].get("solution"):
-            cell.source = answers.get(gid, SOLUTIONS[gid])
+    nb = fill_solutions(RELEASE, SOLUTIONS, SOLUTIONS, answers)
     if scratch is not None:
         nb.cells.insert(2, nbformat.v4.new_code_cell(scratch))
     return nb
 
 
 def test_the_rules_are_declared_for_tasks_1_to_4_only():
-    rules = {c.metadata["nbgrader"]["grade_id"]: c.metadata.get("forbid") for c in RELEASE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
+    rules = {grade_id(c): c.metadata.get("forbid") for c in RELEASE.cells if is_solution(c)}
     forbidden = ["str.encode", "bytes.decode", "codecs", "tokbook.utf8"]
     assert rules == {"encode_codepoint": forbidden, "decode_strict": forbidden, "decode_replace": forbidden,
                      "encoded_sizes": forbidden, "repair_mojibake": None}

@@ -94,7 +94,7 @@ class Exercise:
         try:
             with warnings.catch_warnings():
                 for cell in self.source.cells:
-                    meta = cell.metadata.get("nbgrader", {})
+                    meta = nbgrader_metadata(cell)
                     if meta.get("grade_id") == "setup":
                         exec(cell.source, namespace)
                     elif meta.get("solution"):

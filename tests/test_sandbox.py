@@ -13,7 +13,6 @@ table of what each attack achieves without the sandbox, in the instructor guide.
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import html
 import io
@@ -29,7 +28,7 @@ import pytest
 
 from tokbook.cli import main
 from tokbook.course import sandbox
-from tokbook.course.notebook import tasks_and_points
+from tokbook.course.notebook import fill_solutions, model_solutions, tasks_and_points
 from tokbook.course.release import source_notebook
 from tokbook.course.sandbox import DISK_BYTES, MAX_PROCESSES, bwrap_problem
 
@@ -42,8 +41,7 @@ DISK_CAP_MB = 512  # likewise for the disk filler
 SOURCE = source_notebook(ROOT / "solutions" / STEM / f"{STEM}.md")
 RELEASE = nbformat.read(ROOT / "exercises" / STEM / f"{STEM}.ipynb", as_version=4)
 MAX = str(round(sum(tasks_and_points(SOURCE)[1].values())))  # the exercise's full marks
-SOLUTIONS = {c.metadata["nbgrader"]["grade_id"]: c.source for c in SOURCE.cells
-             if c.metadata.get("nbgrader", {}).get("solution")}
+SOLUTIONS = model_solutions(SOURCE)
 
 # Each attack prints "ATTACK <name>: <what it got>" (written so that its source does not match). They run in the folder nbgrader executes the
 # notebook in (autograded/<student>/utf8 of the batch's course) when there is no sandbox.
@@ -167,11 +165,7 @@ FORBIDDEN = "def encode_codepoint(cp):\n    return chr(cp).encode('utf-8')\n"
 
 
 def _notebook(tasks: list[str], attack: str | None, answers: dict[str, str] | None = None) -> bytes:
-    nb = copy.deepcopy(RELEASE)
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in tasks and cell.metadata["nbgrader"].get("solution"):
-            cell.source = (answers or {}).get(gid, SOLUTIONS[gid])
+    nb = fill_solutions(RELEASE, SOLUTIONS, tasks, answers)
     if attack:
         cell = nbformat.v4.new_code_cell(attack)
         cell.id = "attack"
