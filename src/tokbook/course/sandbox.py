@@ -95,7 +95,10 @@ if os.getuid() == 0:
 else:
     for path in spec["ro_binds"]:
         binds += ["--ro-bind", path, path]
-os.execv(spec["bwrap"], [spec["bwrap"], *binds, *spec["args"]])
+# The Python folders are bound after the sandbox's own mounts, so that a folder under /tmp (a
+# clone or a virtual environment there) is not hidden by the sandbox's empty /tmp.
+at = spec["binds_at"]
+os.execv(spec["bwrap"], [spec["bwrap"], *spec["args"][:at], *binds, *spec["args"][at:]])
 """
 
 #: Run inside the sandbox as ``python -I -S -c _INSIDE MAX_PROCESSES COMMAND...``: set the limits
@@ -176,6 +179,9 @@ def bwrap_command(command: list[str], *, staging: Path, course: Path) -> list[st
         "--size", str(DISK_BYTES), "--tmpfs", HOME,
         "--size", str(DISK_BYTES), "--tmpfs", "/tmp",
         "--size", str(1024 * 1024), "--tmpfs", SOCKETS,
+    ]
+    binds_at = len(args)  # the Python folders go here (see _OUTSIDE)
+    args += [
         "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
         "--cap-drop", "ALL", "--chdir", HOME,
         "--clearenv", "--setenv", "HOME", HOME, "--setenv", "TMPDIR", "/tmp",
@@ -189,7 +195,7 @@ def bwrap_command(command: list[str], *, staging: Path, course: Path) -> list[st
     args += ["--", sys.executable, "-I", "-S", "-c", _INSIDE, str(MAX_PROCESSES), f"{SHARE}/files", HOME,
              *command]
     spec = {"bwrap": bwrap, "nobody": NOBODY, "ro_binds": python_folders(course), "mounts": str(staging / "mounts"),
-            "args": args}
+            "args": args, "binds_at": binds_at}
     return [sys.executable, "-I", "-S", "-c", _OUTSIDE, json.dumps(spec)]
 
 
