@@ -16,7 +16,9 @@ import contextlib
 import csv
 import html
 import io
+import json
 import re
+import shutil
 import socket
 import sys
 import threading
@@ -373,3 +375,18 @@ def test_the_kernel_gets_the_submitted_notebook_not_the_one_with_hidden_tests(tm
     sandbox._copy_student_files(running, target)
     assert sorted(p.name for p in target.iterdir()) == ["data.txt", f"{STEM}.ipynb"]
     assert (target / f"{STEM}.ipynb").read_text() == "as handed in"
+
+
+def test_the_python_folders_are_bound_after_the_sandboxs_own_tmp(tmp_path):
+    """A clone or a virtual environment under /tmp must stay visible inside the sandbox, whose own
+    /tmp is an empty tmpfs: bwrap applies mounts in order, so the binds must come after it."""
+    if shutil.which("bwrap") is None:
+        pytest.skip("bubblewrap is not installed, so there is no bwrap command to inspect")
+    staging = sandbox.make_staging()
+    try:
+        spec = json.loads(sandbox.bwrap_command(["true"], staging=staging, course=tmp_path)[-1])
+    finally:
+        shutil.rmtree(staging)
+    before = spec["args"][:spec["binds_at"]]
+    assert before[-4:] == ["--size", str(1024 * 1024), "--tmpfs", sandbox.SOCKETS]
+    assert "/tmp" in before and "--unshare-all" not in before
