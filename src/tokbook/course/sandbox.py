@@ -226,14 +226,14 @@ def choose_sandbox(requested: str | None) -> tuple[str, str]:
     if requested not in (None, *SANDBOXES):
         raise ValueError(f"unknown sandbox {requested!r}: use one of {', '.join(SANDBOXES)}")
     if requested == "none":
-        return "none", ("submissions were not isolated (--sandbox none): student code could read the "
-                        "solutions, hidden tests and other submissions, and use the network")
+        return "none", ("submissions were not isolated (the instructor chose no sandbox): student code could "
+                        "read the solutions, hidden tests and other submissions, and use the network")
     problem = bwrap_problem()
     if not problem:
         return "bwrap", ""
     if requested == "bwrap":
-        raise ValueError(f"--sandbox bwrap: {problem}; install bubblewrap (apt-get install bubblewrap) "
-                         "or pass --sandbox none")
+        raise ValueError(f"the bubblewrap sandbox was asked for, but {problem}; install bubblewrap "
+                         "(apt-get install bubblewrap) or choose no sandbox")
     return "none", (f"submissions were not isolated: {problem} (install bubblewrap: apt-get install "
                     "bubblewrap); student code could read the solutions, hidden tests and other submissions")
 
