@@ -124,7 +124,7 @@ def test_no_chapter_shows_a_failed_check(build, name):
     assert failed_checks(html) == [], f"{name} shows failed checks"
 
 
-@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe"])
+@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe", "chapters/attention"])
 def test_chapters_show_their_checks_and_fold_their_setup(build, name):
     """Each teaching chapter prints passed checks and starts with its setup code folded."""
     page = _page(name)
@@ -182,3 +182,17 @@ def test_bpe_chapter_shows_gpt2_ids_computed_at_build_time(build):
     ids = str(get_encoding("gpt2").encode("    hello world!!!"))
     source = (ROOT / "chapters" / "bpe.md").read_text(encoding="utf-8")
     assert ids in _page("chapters/bpe").get_text() and ids not in source
+
+
+def test_attention_chapter_shows_vocabulary_sizes_read_from_the_model_files(build):
+    """The cost table's vocabulary sizes come from tiktoken's and mistral-common's files, not the source."""
+    from tokbook.attention import openai_vocabulary_sizes
+    from tokbook.sentencepiece import SentencePieceProcessor
+    from tokbook.sentencepiece.model import mistral_model_file
+
+    sizes = [*openai_vocabulary_sizes().values(),
+             *(SentencePieceProcessor(mistral_model_file(v)).vocab_size() for v in ("v1", "v3"))]
+    page = _page("chapters/attention").get_text()
+    source = (ROOT / "chapters" / "attention.md").read_text(encoding="utf-8")
+    for n in sizes:
+        assert f"{n:,}" in page and f"{n:,}" not in source, n
