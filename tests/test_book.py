@@ -124,7 +124,8 @@ def test_no_chapter_shows_a_failed_check(build, name):
     assert failed_checks(html) == [], f"{name} shows failed checks"
 
 
-@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe", "chapters/attention"])
+@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe", "chapters/special_tokens",
+                                  "chapters/attention"])
 def test_chapters_show_their_checks_and_fold_their_setup(build, name):
     """Each teaching chapter prints passed checks and starts with its setup code folded."""
     page = _page(name)
@@ -196,3 +197,17 @@ def test_attention_chapter_shows_vocabulary_sizes_read_from_the_model_files(buil
     source = (ROOT / "chapters" / "attention.md").read_text(encoding="utf-8")
     for n in sizes:
         assert f"{n:,}" in page and f"{n:,}" not in source, n
+
+
+def test_special_tokens_chapter_shows_ids_read_from_the_tokenizers(build):
+    """The end-of-text id of each tiktoken encoding (which the notes get wrong) and the ids of
+    'Hello world' come from running the encodings; none of them is typed into the source."""
+    from tokbook.encodings import get_encoding
+
+    page = _page("chapters/special_tokens").get_text()
+    source = (ROOT / "chapters" / "special_tokens.md").read_text(encoding="utf-8")
+    for name in ["cl100k_base", "o200k_base"]:
+        eot = str(get_encoding(name).eot_token)
+        assert eot in page and eot not in source, name
+    hello = str(get_encoding("gpt2").encode("Hello world"))
+    assert hello in page and hello not in source
