@@ -124,8 +124,8 @@ def test_no_chapter_shows_a_failed_check(build, name):
     assert failed_checks(html) == [], f"{name} shows failed checks"
 
 
-@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe", "chapters/special_tokens",
-                                  "chapters/attention"])
+@pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe",
+                                  "chapters/sentencepiece", "chapters/special_tokens", "chapters/attention"])
 def test_chapters_show_their_checks_and_fold_their_setup(build, name):
     """Each teaching chapter prints passed checks and starts with its setup code folded."""
     page = _page(name)
@@ -211,3 +211,14 @@ def test_special_tokens_chapter_shows_ids_read_from_the_tokenizers(build):
         assert eot in page and eot not in source, name
     hello = str(get_encoding("gpt2").encode("Hello world"))
     assert hello in page and hello not in source
+
+
+def test_sentencepiece_chapter_shows_mistral_ids_computed_at_build_time(build):
+    """The Korean example's ids come from running Mistral's real model, and are not typed in the source."""
+    import sentencepiece as spm
+
+    from tokbook.sentencepiece import mistral_model_file
+
+    ids = str(spm.SentencePieceProcessor(model_file=str(mistral_model_file("v1"))).encode("hello 안녕하세요"))
+    source = (ROOT / "chapters" / "sentencepiece.md").read_text(encoding="utf-8")
+    assert ids in _page("chapters/sentencepiece").get_text() and ids not in source
