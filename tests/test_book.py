@@ -125,7 +125,8 @@ def test_no_chapter_shows_a_failed_check(build, name):
 
 
 @pytest.mark.parametrize("name", ["chapters/why_tokenization", "chapters/utf8", "chapters/bpe",
-                                  "chapters/sentencepiece", "chapters/special_tokens", "chapters/attention"])
+                                  "chapters/sentencepiece", "chapters/special_tokens", "chapters/packing",
+                                  "chapters/attention"])
 def test_chapters_show_their_checks_and_fold_their_setup(build, name):
     """Each teaching chapter prints passed checks and starts with its setup code folded."""
     page = _page(name)
@@ -222,3 +223,20 @@ def test_sentencepiece_chapter_shows_mistral_ids_computed_at_build_time(build):
     ids = str(spm.SentencePieceProcessor(model_file=str(mistral_model_file("v1"))).encode("hello 안녕하세요"))
     source = (ROOT / "chapters" / "sentencepiece.md").read_text(encoding="utf-8")
     assert ids in _page("chapters/sentencepiece").get_text() and ids not in source
+
+
+def test_packing_chapter_runs_the_proof_and_the_window_check_live(build):
+    """The packed-equals-unpacked table and the tail the notes' window loop drops are computed on
+    the page: the correct packing equals the documents alone, the maskless one does not."""
+    page = _page("chapters/packing")
+    rows = {}
+    for table in page.select("table"):
+        header = [th.get_text(strip=True) for th in table.select("thead th")]
+        if header[:2] == ["positions", "packed with"]:
+            for tr in table.select("tbody tr"):
+                cells = [td.get_text(strip=True) for td in tr.select("td")]
+                rows[cells[0], cells[1]] = cells[-1]
+    assert rows[("learned", "block mask + position reset")] == rows[("rope", "block mask + position reset")] == "yes"
+    assert rows[("learned", "no block mask (plain causal)")] == rows[("learned", "no position reset (0..T-1)")] == "no"
+    assert rows[("rope", "no position reset (0..T-1)")] == "yes"
+    assert "positions the notes' loop leaves out: [23, 24]" in _outputs("chapters/packing")
