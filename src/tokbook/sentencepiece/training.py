@@ -45,7 +45,7 @@ from functools import lru_cache
 import regex
 
 from tokbook.sentencepiece.model import Model, Piece
-from tokbook.sentencepiece.normalize import SPACE, normalize
+from tokbook.sentencepiece.normalize import SPACE
 from tokbook.sentencepiece.processor import byte_piece
 from tokbook.sentencepiece.unigram import f32
 
@@ -171,19 +171,20 @@ def prepare(
         raise ValueError(f"character_coverage is a share of character occurrences in (0, 1], not {character_coverage}")
     if max_sentencepiece_length < 1:
         raise ValueError(f"max_sentencepiece_length must be at least 1, not {max_sentencepiece_length}")
-    counts: Counter = Counter()
+    kept_lines: Counter = Counter()
     for line in lines:
         if not isinstance(line, str):
             raise TypeError(f"training takes lines of text (str), not {type(line).__name__}")
-        if len(line.encode("utf-8")) > max_sentence_length:
+        # A code point is at most 4 UTF-8 bytes: encode only the lines that may be too long.
+        if 4 * len(line) > max_sentence_length and len(line.encode("utf-8")) > max_sentence_length:
             continue
-        text = normalize(line, add_dummy_prefix=add_dummy_prefix, remove_extra_whitespaces=remove_extra_whitespaces)
+        kept_lines[line] += 1
+    counts: Counter = Counter()
+    for line, n in kept_lines.items():
+        text = _normalize_identity(line, add_dummy_prefix, remove_extra_whitespaces)
         if text:
-            counts[text] += 1
-    chars: Counter = Counter()
-    for text, n in counts.items():
-        for char in text:
-            chars[char] += n
+            counts[text] += n
+    chars = Counter("".join(text * n for text, n in counts.items()))
     report = character_coverage_report(chars, character_coverage)
     meta = [Piece("<unk>", 0.0, "unknown"), Piece("<s>", 0.0, "control"), Piece("</s>", 0.0, "control")]
     if byte_fallback:
@@ -219,15 +220,34 @@ def prepare(
 character_coverage_report = character_coverage
 
 
+def _normalize_identity(line: str, add_dummy_prefix: bool, remove_extra_whitespaces: bool) -> str:
+    """:func:`~tokbook.sentencepiece.normalize.normalize` with identity rules, on whole strings.
+
+    >>> from tokbook.sentencepiece.normalize import normalize
+    >>> all(_normalize_identity(t, d, r) == normalize(t, add_dummy_prefix=d, remove_extra_whitespaces=r)
+    ...     for t in ["", " ", "  a  b ", "▁", "a ▁", " ▁x"] for d in (True, False) for r in (True, False))
+    True
+    """
+    if remove_extra_whitespaces:
+        line = " ".join(filter(None, line.split(" ")))
+    if not line:
+        return ""
+    text = (SPACE if add_dummy_prefix else "") + line.replace(" ", SPACE)
+    return text.rstrip(SPACE) if remove_extra_whitespaces else text
+
+
 def _words(counts: Counter, kept: dict[str, int]) -> Counter:
     """Cut normalized lines into words starting at each ``▁``; unknown characters become None."""
-    words: Counter = Counter()
+    spelled: Counter = Counter()
     for text, n in counts.items():
-        start = 0
-        for i in range(1, len(text) + 1):
-            if i == len(text) or text[i] == SPACE:
-                words[tuple(c if c in kept else UNKNOWN for c in text[start:i])] += n
-                start = i
+        parts = text.split(SPACE)
+        if parts[0]:
+            spelled[parts[0]] += n
+        for part in parts[1:]:
+            spelled[SPACE + part] += n
+    words: Counter = Counter()
+    for word, n in spelled.items():
+        words[tuple(c if c in kept else UNKNOWN for c in word)] += n
     return words
 
 
