@@ -252,28 +252,44 @@ def _words(counts: Counter, kept: dict[str, int]) -> Counter:
 
 
 def _merge(words: Counter, wanted: int, valid) -> list[str]:
-    """The BPE loop over word counts: the most frequent valid pair first (see module docstring)."""
-    symbols = [list(word) for word in words]
+    """The BPE loop over word counts: the most frequent valid pair first (see module docstring).
+
+    For speed each symbol is written as one character (``chr`` of its id; id 0 is the unknown
+    character), so a word is a ``str``, a pair is a two-character ``str`` and merging a pair in a
+    word is ``str.replace``, which, like the merge rule, replaces left to right without overlaps.
+    """
+    names: list = [UNKNOWN]  # symbol id -> the piece it spells
+    code: dict = {UNKNOWN: chr(0)}  # piece -> its one-character code
+    texts: list[str] = []
+    for word in words:
+        for symbol in word:
+            if symbol not in code:
+                code[symbol] = chr(len(names))
+                names.append(symbol)
+        texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
     pair_count: Counter = Counter()
-    where: dict[tuple[str, str], set[int]] = {}
-    for w, (word, n) in enumerate(zip(symbols, weights)):
-        for pair in zip(word, word[1:]):
+    where: dict[str, set[int]] = {}
+    for w, (text, n) in enumerate(zip(texts, weights)):
+        for k in range(len(text) - 1):
+            pair = text[k : k + 2]
             pair_count[pair] += n
             where.setdefault(pair, set()).add(w)
-    allowed: dict[tuple[str, str], bool] = {}
+    allowed: dict[str, bool] = {}
 
-    def is_candidate(pair) -> bool:
+    def entry(pair: str, count: int):
+        """The pair's heap entry, or None when it may not be merged."""
+        a, b = names[ord(pair[0])], names[ord(pair[1])]
         if pair not in allowed:
-            allowed[pair] = UNKNOWN not in pair and valid(pair[0] + pair[1])
-        return allowed[pair]
+            allowed[pair] = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
+        return (-count, len(a) + len(b), a + b, a, b, pair) if allowed[pair] else None
 
-    heap = [(-c, len(a) + len(b), a + b, (a, b)) for (a, b), c in pair_count.items() if is_candidate((a, b))]
+    heap = [e for e in (entry(p, c) for p, c in pair_count.items()) if e]
     heapq.heapify(heap)
     merged: list[str] = []
     done: set[str] = set()
     while heap and len(merged) < wanted:
-        negative, _, piece, pair = heapq.heappop(heap)
+        negative, _, piece, _, _, pair = heapq.heappop(heap)
         if pair_count.get(pair, 0) != -negative or negative == 0:
             continue  # stale: the count changed since this entry was pushed
         if piece in done:  # spelled by an earlier pair already: drop this one
@@ -281,49 +297,42 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
             continue
         done.add(piece)
         merged.append(piece)
-        changed = set()
-        a, b = pair
+        new_symbol = chr(len(names))
+        names.append(piece)
+        delta: Counter = Counter()  # how each pair's count changes with this merge
         for w in where.pop(pair, ()):
-            word, n = symbols[w], weights[w]
-            # Merge left to right; remember which old pair positions the merges touch and where
-            # the merged symbols land in the new word.
-            new: list = []
-            touched_old: set[int] = set()
-            merged_at: list[int] = []
-            i = 0
-            while True:
-                try:
-                    j = word.index(a, i)
-                except ValueError:
-                    break
-                if j + 1 < len(word) and word[j + 1] == b:
-                    new.extend(word[i:j])
-                    touched_old.update((j - 1, j, j + 1))
-                    merged_at.append(len(new))
-                    new.append(piece)
-                    i = j + 2
-                else:
-                    new.extend(word[i : j + 1])
-                    i = j + 1
-            if not merged_at:
+            text = texts[w]
+            if pair not in text:
                 continue  # the word no longer holds the pair
-            new.extend(word[i:])
-            symbols[w] = new
+            new = text.replace(pair, new_symbol)
+            texts[w] = new
+            n = weights[w]
             # Only pairs next to a merge change: the old ones go, the new ones come.
-            for k in touched_old:
-                if 0 <= k < len(word) - 1:
-                    old = (word[k], word[k + 1])
-                    pair_count[old] -= n
-                    changed.add(old)
-            for k in {k for t in merged_at for k in (t - 1, t)}:
+            touched = set()
+            j = text.find(pair)
+            while j >= 0:
+                touched.update((j - 1, j + 1))
+                j = text.find(pair, j + 2)
+            for k in touched:
+                if 0 <= k < len(text) - 1:
+                    delta[text[k : k + 2]] -= n
+            touched.clear()
+            t = new.find(new_symbol)
+            while t >= 0:
+                touched.update((t - 1, t))
+                t = new.find(new_symbol, t + 1)
+            for k in touched:
                 if 0 <= k < len(new) - 1:
-                    fresh = (new[k], new[k + 1])
-                    pair_count[fresh] += n
+                    fresh = new[k : k + 2]
+                    delta[fresh] += n
                     where.setdefault(fresh, set()).add(w)
-                    changed.add(fresh)
         pair_count.pop(pair, None)
-        for p in changed:
-            count = pair_count.get(p, 0)
-            if count > 0 and p != pair and is_candidate(p):
-                heapq.heappush(heap, (-count, len(p[0]) + len(p[1]), p[0] + p[1], p))
+        delta.pop(pair, None)
+        for p, d in delta.items():
+            if d:
+                count = pair_count[p] = pair_count[p] + d
+                if count > 0:
+                    e = entry(p, count)
+                    if e:
+                        heapq.heappush(heap, e)
     return merged
