@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -269,12 +269,12 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
         texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
     pair_count: Counter = Counter()
-    where: dict[str, set[int]] = {}
+    where: defaultdict[str, set[int]] = defaultdict(set)  # pair -> the words that may hold it
     for w, (text, n) in enumerate(zip(texts, weights)):
         for k in range(len(text) - 1):
             pair = text[k : k + 2]
             pair_count[pair] += n
-            where.setdefault(pair, set()).add(w)
+            where[pair].add(w)
     allowed: dict[str, bool] = {}
 
     def entry(pair: str, count: int):
@@ -299,17 +299,29 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
         merged.append(piece)
         new_symbol = chr(len(names))
         names.append(piece)
-        delta: Counter = Counter()  # how each pair's count changes with this merge
+        delta: defaultdict = defaultdict(int)  # how each pair's count changes with this merge
         for w in where.pop(pair, ()):
             text = texts[w]
-            if pair not in text:
+            j = text.find(pair)
+            if j < 0:
                 continue  # the word no longer holds the pair
             new = text.replace(pair, new_symbol)
             texts[w] = new
             n = weights[w]
             # Only pairs next to a merge change: the old ones go, the new ones come.
+            if len(new) == len(text) - 1:  # one merge, at j: its left and right neighbours
+                if j > 0:
+                    delta[text[j - 1 : j + 1]] -= n
+                    fresh = new[j - 1 : j + 1]
+                    delta[fresh] += n
+                    where[fresh].add(w)
+                if j + 2 < len(text):
+                    delta[text[j + 1 : j + 3]] -= n
+                    fresh = new[j : j + 2]
+                    delta[fresh] += n
+                    where[fresh].add(w)
+                continue
             touched = set()
-            j = text.find(pair)
             while j >= 0:
                 touched.update((j - 1, j + 1))
                 j = text.find(pair, j + 2)
@@ -325,7 +337,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 if 0 <= k < len(new) - 1:
                     fresh = new[k : k + 2]
                     delta[fresh] += n
-                    where.setdefault(fresh, set()).add(w)
+                    where[fresh].add(w)
         pair_count.pop(pair, None)
         delta.pop(pair, None)
         for p, d in delta.items():
