@@ -245,9 +245,13 @@ def _words(counts: Counter, kept: dict[str, int]) -> Counter:
             spelled[parts[0]] += n
         for part in parts[1:]:
             spelled[SPACE + part] += n
+    unknown = set("".join(spelled)).difference(kept)
     words: Counter = Counter()
     for word, n in spelled.items():
-        words[tuple(c if c in kept else UNKNOWN for c in word)] += n
+        if unknown.isdisjoint(word):
+            words[tuple(word)] += n
+        else:
+            words[tuple(c if c in kept else UNKNOWN for c in word)] += n
     return words
 
 
@@ -271,25 +275,24 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
     pair_count: Counter = Counter()
     where: defaultdict[str, set[int]] = defaultdict(set)  # pair -> the words that may hold it
     for w, (text, n) in enumerate(zip(texts, weights)):
-        for k in range(len(text) - 1):
-            pair = text[k : k + 2]
+        for pair in map(str.__add__, text, text[1:]):
             pair_count[pair] += n
             where[pair].add(w)
-    allowed: dict[str, bool] = {}
+    # pair -> what orders its heap entries after the count (None: the pair may not be merged)
+    order: dict[str, tuple | None] = {}
 
-    def entry(pair: str, count: int):
-        """The pair's heap entry, or None when it may not be merged."""
+    def order_of(pair: str) -> tuple | None:
         a, b = names[ord(pair[0])], names[ord(pair[1])]
-        if pair not in allowed:
-            allowed[pair] = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
-        return (-count, len(a) + len(b), a + b, a, b, pair) if allowed[pair] else None
+        ok = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
+        order[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
+        return order[pair]
 
-    heap = [e for e in (entry(p, c) for p, c in pair_count.items()) if e]
+    heap = [(-c, o) for p, c in pair_count.items() if (o := order_of(p))]
     heapq.heapify(heap)
     merged: list[str] = []
     done: set[str] = set()
     while heap and len(merged) < wanted:
-        negative, _, piece, _, _, pair = heapq.heappop(heap)
+        negative, (_, piece, _, _, pair) = heapq.heappop(heap)
         if pair_count.get(pair, 0) != -negative or negative == 0:
             continue  # stale: the count changed since this entry was pushed
         if piece in done:  # spelled by an earlier pair already: drop this one
@@ -344,7 +347,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
             if d:
                 count = pair_count[p] = pair_count[p] + d
                 if count > 0:
-                    e = entry(p, count)
-                    if e:
-                        heapq.heappush(heap, e)
+                    o = order[p] if p in order else order_of(p)
+                    if o:
+                        heapq.heappush(heap, (-count, o))
     return merged
