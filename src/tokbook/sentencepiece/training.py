@@ -272,22 +272,25 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 names.append(symbol)
         texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
+    # pair -> what orders its heap entries after the count (None: the pair may never be merged,
+    # so neither its count nor the words that hold it are kept)
+    order: dict[str, tuple | None] = {}
+
+    def order_of(pair: str) -> tuple | None:
+        if pair not in order:
+            a, b = names[ord(pair[0])], names[ord(pair[1])]
+            ok = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
+            order[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
+        return order[pair]
+
     pair_count: Counter = Counter()
     where: defaultdict[str, set[int]] = defaultdict(set)  # pair -> the words that may hold it
     for w, (text, n) in enumerate(zip(texts, weights)):
         for pair in map(str.__add__, text, text[1:]):
-            pair_count[pair] += n
-            where[pair].add(w)
-    # pair -> what orders its heap entries after the count (None: the pair may not be merged)
-    order: dict[str, tuple | None] = {}
-
-    def order_of(pair: str) -> tuple | None:
-        a, b = names[ord(pair[0])], names[ord(pair[1])]
-        ok = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
-        order[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
-        return order[pair]
-
-    heap = [(-c, o) for p, c in pair_count.items() if (o := order_of(p))]
+            if order_of(pair):
+                pair_count[pair] += n
+                where[pair].add(w)
+    heap = [(-c, order[p]) for p, c in pair_count.items()]
     heapq.heapify(heap)
     merged: list[str] = []
     done: set[str] = set()
@@ -314,22 +317,28 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
             # Only pairs next to a merge change: the old ones go, the new ones come.
             if len(new) == len(text) - 1:  # one merge, at j: its left and right neighbours
                 if j > 0:
-                    delta[text[j - 1 : j + 1]] -= n
+                    old = text[j - 1 : j + 1]
+                    if order[old]:
+                        delta[old] -= n
                     fresh = new[j - 1 : j + 1]
-                    delta[fresh] += n
-                    where[fresh].add(w)
+                    if order_of(fresh):
+                        delta[fresh] += n
+                        where[fresh].add(w)
                 if j + 2 < len(text):
-                    delta[text[j + 1 : j + 3]] -= n
+                    old = text[j + 1 : j + 3]
+                    if order[old]:
+                        delta[old] -= n
                     fresh = new[j : j + 2]
-                    delta[fresh] += n
-                    where[fresh].add(w)
+                    if order_of(fresh):
+                        delta[fresh] += n
+                        where[fresh].add(w)
                 continue
             touched = set()
             while j >= 0:
                 touched.update((j - 1, j + 1))
                 j = text.find(pair, j + 2)
             for k in touched:
-                if 0 <= k < len(text) - 1:
+                if 0 <= k < len(text) - 1 and order[text[k : k + 2]]:
                     delta[text[k : k + 2]] -= n
             touched.clear()
             t = new.find(new_symbol)
@@ -337,7 +346,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 touched.update((t - 1, t))
                 t = new.find(new_symbol, t + 1)
             for k in touched:
-                if 0 <= k < len(new) - 1:
+                if 0 <= k < len(new) - 1 and order_of(new[k : k + 2]):
                     fresh = new[k : k + 2]
                     delta[fresh] += n
                     where[fresh].add(w)
@@ -347,7 +356,5 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
             if d:
                 count = pair_count[p] = pair_count[p] + d
                 if count > 0:
-                    o = order[p] if p in order else order_of(p)
-                    if o:
-                        heapq.heappush(heap, (-count, o))
+                    heapq.heappush(heap, (-count, order[p]))
     return merged
