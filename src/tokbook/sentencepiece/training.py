@@ -272,22 +272,22 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 names.append(symbol)
         texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
-    # pair -> what orders its heap entries after the count (None: the pair may never be merged,
-    # so neither its count nor the words that hold it are kept)
-    order: dict[str, tuple | None] = {}
+    class Order(dict):
+        """pair -> what orders its heap entries after the count, worked out on first use; None:
+        the pair may never be merged, so neither its count nor the words that hold it are kept."""
 
-    def order_of(pair: str) -> tuple | None:
-        if pair not in order:
+        def __missing__(self, pair: str) -> tuple | None:
             a, b = names[ord(pair[0])], names[ord(pair[1])]
             ok = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
-            order[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
-        return order[pair]
+            self[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
+            return self[pair]
 
+    order = Order()
     pair_count: Counter = Counter()
     where: defaultdict[str, set[int]] = defaultdict(set)  # pair -> the words that may hold it
     for w, (text, n) in enumerate(zip(texts, weights)):
         for pair in map(str.__add__, text, text[1:]):
-            if order_of(pair):
+            if order[pair]:
                 pair_count[pair] += n
                 where[pair].add(w)
     heap = [(-c, order[p]) for p, c in pair_count.items()]
@@ -321,7 +321,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                     if order[old]:
                         delta[old] -= n
                     fresh = new[j - 1 : j + 1]
-                    if order_of(fresh):
+                    if order[fresh]:
                         delta[fresh] += n
                         where[fresh].add(w)
                 if j + 2 < len(text):
@@ -329,7 +329,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                     if order[old]:
                         delta[old] -= n
                     fresh = new[j : j + 2]
-                    if order_of(fresh):
+                    if order[fresh]:
                         delta[fresh] += n
                         where[fresh].add(w)
                 continue
@@ -346,7 +346,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 touched.update((t - 1, t))
                 t = new.find(new_symbol, t + 1)
             for k in touched:
-                if 0 <= k < len(new) - 1 and order_of(new[k : k + 2]):
+                if 0 <= k < len(new) - 1 and order[new[k : k + 2]]:
                     fresh = new[k : k + 2]
                     delta[fresh] += n
                     where[fresh].add(w)
