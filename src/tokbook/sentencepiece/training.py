@@ -272,6 +272,7 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
                 names.append(symbol)
         texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
+
     class Order(dict):
         """pair -> what orders its heap entries after the count, worked out on first use; None:
         the pair may never be merged, so neither its count nor the words that hold it are kept."""
