@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -45,7 +45,7 @@ from functools import lru_cache
 import regex
 
 from tokbook.sentencepiece.model import Model, Piece
-from tokbook.sentencepiece.normalize import SPACE, normalize
+from tokbook.sentencepiece.normalize import SPACE
 from tokbook.sentencepiece.processor import byte_piece
 from tokbook.sentencepiece.unigram import f32
 
@@ -171,19 +171,20 @@ def prepare(
         raise ValueError(f"character_coverage is a share of character occurrences in (0, 1], not {character_coverage}")
     if max_sentencepiece_length < 1:
         raise ValueError(f"max_sentencepiece_length must be at least 1, not {max_sentencepiece_length}")
-    counts: Counter = Counter()
+    kept_lines: Counter = Counter()
     for line in lines:
         if not isinstance(line, str):
             raise TypeError(f"training takes lines of text (str), not {type(line).__name__}")
-        if len(line.encode("utf-8")) > max_sentence_length:
+        # A code point is at most 4 UTF-8 bytes: encode only the lines that may be too long.
+        if 4 * len(line) > max_sentence_length and len(line.encode("utf-8")) > max_sentence_length:
             continue
-        text = normalize(line, add_dummy_prefix=add_dummy_prefix, remove_extra_whitespaces=remove_extra_whitespaces)
+        kept_lines[line] += 1
+    counts: Counter = Counter()
+    for line, n in kept_lines.items():
+        text = _normalize_identity(line, add_dummy_prefix, remove_extra_whitespaces)
         if text:
-            counts[text] += 1
-    chars: Counter = Counter()
-    for text, n in counts.items():
-        for char in text:
-            chars[char] += n
+            counts[text] += n
+    chars = Counter("".join(text * n for text, n in counts.items()))
     report = character_coverage_report(chars, character_coverage)
     meta = [Piece("<unk>", 0.0, "unknown"), Piece("<s>", 0.0, "control"), Piece("</s>", 0.0, "control")]
     if byte_fallback:
@@ -219,41 +220,83 @@ def prepare(
 character_coverage_report = character_coverage
 
 
+def _normalize_identity(line: str, add_dummy_prefix: bool, remove_extra_whitespaces: bool) -> str:
+    """:func:`~tokbook.sentencepiece.normalize.normalize` with identity rules, on whole strings.
+
+    >>> from tokbook.sentencepiece.normalize import normalize
+    >>> all(_normalize_identity(t, d, r) == normalize(t, add_dummy_prefix=d, remove_extra_whitespaces=r)
+    ...     for t in ["", " ", "  a  b ", "▁", "a ▁", " ▁x"] for d in (True, False) for r in (True, False))
+    True
+    """
+    if remove_extra_whitespaces:
+        line = " ".join(filter(None, line.split(" ")))
+    if not line:
+        return ""
+    text = (SPACE if add_dummy_prefix else "") + line.replace(" ", SPACE)
+    return text.rstrip(SPACE) if remove_extra_whitespaces else text
+
+
 def _words(counts: Counter, kept: dict[str, int]) -> Counter:
     """Cut normalized lines into words starting at each ``▁``; unknown characters become None."""
-    words: Counter = Counter()
+    spelled: Counter = Counter()
     for text, n in counts.items():
-        start = 0
-        for i in range(1, len(text) + 1):
-            if i == len(text) or text[i] == SPACE:
-                words[tuple(c if c in kept else UNKNOWN for c in text[start:i])] += n
-                start = i
+        parts = text.split(SPACE)
+        if parts[0]:
+            spelled[parts[0]] += n
+        for part in parts[1:]:
+            spelled[SPACE + part] += n
+    unknown = set("".join(spelled)).difference(kept)
+    words: Counter = Counter()
+    for word, n in spelled.items():
+        if unknown.isdisjoint(word):
+            words[tuple(word)] += n
+        else:
+            words[tuple(c if c in kept else UNKNOWN for c in word)] += n
     return words
 
 
 def _merge(words: Counter, wanted: int, valid) -> list[str]:
-    """The BPE loop over word counts: the most frequent valid pair first (see module docstring)."""
-    symbols = [list(word) for word in words]
+    """The BPE loop over word counts: the most frequent valid pair first (see module docstring).
+
+    For speed each symbol is written as one character (``chr`` of its id; id 0 is the unknown
+    character), so a word is a ``str``, a pair is a two-character ``str`` and merging a pair in a
+    word is ``str.replace``, which, like the merge rule, replaces left to right without overlaps.
+    """
+    names: list = [UNKNOWN]  # symbol id -> the piece it spells
+    code: dict = {UNKNOWN: chr(0)}  # piece -> its one-character code
+    texts: list[str] = []
+    for word in words:
+        for symbol in word:
+            if symbol not in code:
+                code[symbol] = chr(len(names))
+                names.append(symbol)
+        texts.append("".join(map(code.__getitem__, word)))
     weights = list(words.values())
+
+    class Order(dict):
+        """pair -> what orders its heap entries after the count, worked out on first use; None:
+        the pair may never be merged, so neither its count nor the words that hold it are kept."""
+
+        def __missing__(self, pair: str) -> tuple | None:
+            a, b = names[ord(pair[0])], names[ord(pair[1])]
+            ok = a is not UNKNOWN and b is not UNKNOWN and valid(a + b)
+            self[pair] = (len(a) + len(b), a + b, a, b, pair) if ok else None
+            return self[pair]
+
+    order = Order()
     pair_count: Counter = Counter()
-    where: dict[tuple[str, str], set[int]] = {}
-    for w, (word, n) in enumerate(zip(symbols, weights)):
-        for pair in zip(word, word[1:]):
-            pair_count[pair] += n
-            where.setdefault(pair, set()).add(w)
-    allowed: dict[tuple[str, str], bool] = {}
-
-    def is_candidate(pair) -> bool:
-        if pair not in allowed:
-            allowed[pair] = UNKNOWN not in pair and valid(pair[0] + pair[1])
-        return allowed[pair]
-
-    heap = [(-c, len(a) + len(b), a + b, (a, b)) for (a, b), c in pair_count.items() if is_candidate((a, b))]
+    where: defaultdict[str, set[int]] = defaultdict(set)  # pair -> the words that may hold it
+    for w, (text, n) in enumerate(zip(texts, weights)):
+        for pair in map(str.__add__, text, text[1:]):
+            if order[pair]:
+                pair_count[pair] += n
+                where[pair].add(w)
+    heap = [(-c, order[p]) for p, c in pair_count.items()]
     heapq.heapify(heap)
     merged: list[str] = []
     done: set[str] = set()
     while heap and len(merged) < wanted:
-        negative, _, piece, pair = heapq.heappop(heap)
+        negative, (_, piece, _, _, pair) = heapq.heappop(heap)
         if pair_count.get(pair, 0) != -negative or negative == 0:
             continue  # stale: the count changed since this entry was pushed
         if piece in done:  # spelled by an earlier pair already: drop this one
@@ -261,49 +304,58 @@ def _merge(words: Counter, wanted: int, valid) -> list[str]:
             continue
         done.add(piece)
         merged.append(piece)
-        changed = set()
-        a, b = pair
+        new_symbol = chr(len(names))
+        names.append(piece)
+        delta: defaultdict = defaultdict(int)  # how each pair's count changes with this merge
         for w in where.pop(pair, ()):
-            word, n = symbols[w], weights[w]
-            # Merge left to right; remember which old pair positions the merges touch and where
-            # the merged symbols land in the new word.
-            new: list = []
-            touched_old: set[int] = set()
-            merged_at: list[int] = []
-            i = 0
-            while True:
-                try:
-                    j = word.index(a, i)
-                except ValueError:
-                    break
-                if j + 1 < len(word) and word[j + 1] == b:
-                    new.extend(word[i:j])
-                    touched_old.update((j - 1, j, j + 1))
-                    merged_at.append(len(new))
-                    new.append(piece)
-                    i = j + 2
-                else:
-                    new.extend(word[i : j + 1])
-                    i = j + 1
-            if not merged_at:
+            text = texts[w]
+            j = text.find(pair)
+            if j < 0:
                 continue  # the word no longer holds the pair
-            new.extend(word[i:])
-            symbols[w] = new
+            new = text.replace(pair, new_symbol)
+            texts[w] = new
+            n = weights[w]
             # Only pairs next to a merge change: the old ones go, the new ones come.
-            for k in touched_old:
-                if 0 <= k < len(word) - 1:
-                    old = (word[k], word[k + 1])
-                    pair_count[old] -= n
-                    changed.add(old)
-            for k in {k for t in merged_at for k in (t - 1, t)}:
-                if 0 <= k < len(new) - 1:
-                    fresh = (new[k], new[k + 1])
-                    pair_count[fresh] += n
-                    where.setdefault(fresh, set()).add(w)
-                    changed.add(fresh)
+            if len(new) == len(text) - 1:  # one merge, at j: its left and right neighbours
+                if j > 0:
+                    old = text[j - 1 : j + 1]
+                    if order[old]:
+                        delta[old] -= n
+                    fresh = new[j - 1 : j + 1]
+                    if order[fresh]:
+                        delta[fresh] += n
+                        where[fresh].add(w)
+                if j + 2 < len(text):
+                    old = text[j + 1 : j + 3]
+                    if order[old]:
+                        delta[old] -= n
+                    fresh = new[j : j + 2]
+                    if order[fresh]:
+                        delta[fresh] += n
+                        where[fresh].add(w)
+                continue
+            touched = set()
+            while j >= 0:
+                touched.update((j - 1, j + 1))
+                j = text.find(pair, j + 2)
+            for k in touched:
+                if 0 <= k < len(text) - 1 and order[text[k : k + 2]]:
+                    delta[text[k : k + 2]] -= n
+            touched.clear()
+            t = new.find(new_symbol)
+            while t >= 0:
+                touched.update((t - 1, t))
+                t = new.find(new_symbol, t + 1)
+            for k in touched:
+                if 0 <= k < len(new) - 1 and order[new[k : k + 2]]:
+                    fresh = new[k : k + 2]
+                    delta[fresh] += n
+                    where[fresh].add(w)
         pair_count.pop(pair, None)
-        for p in changed:
-            count = pair_count.get(p, 0)
-            if count > 0 and p != pair and is_candidate(p):
-                heapq.heappush(heap, (-count, len(p[0]) + len(p[1]), p[0] + p[1], p))
+        delta.pop(pair, None)
+        for p, d in delta.items():
+            if d:
+                count = pair_count[p] = pair_count[p] + d
+                if count > 0:
+                    heapq.heappush(heap, (-count, order[p]))
     return merged
