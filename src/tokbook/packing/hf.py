@@ -72,8 +72,7 @@ def tokenize_with_datasets(documents, encoding: str = "gpt2", *, num_proc: int =
         kinds = sorted({type(d).__name__ for d in documents})
         raise TypeError(f"documents must be all strings or all pathlib.Path, got {', '.join(kinds)}")
     tokens = data.map(_encode, batched=True, batch_size=batch_size, num_proc=num_proc if num_proc > 1 else None,
-                      remove_columns=data.column_names, fn_kwargs={"encoding_name": encoding},
-                      desc=None)
+                      remove_columns=data.column_names, fn_kwargs={"encoding_name": encoding})
     return tokens.with_format("torch")
 
 
