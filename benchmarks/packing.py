@@ -19,8 +19,12 @@ Packing without Cross-contamination" (arXiv 2107.02027; graphcore/examples,
 quotes the efficiencies they report for their own algorithms on it.
 
 A third table tokenizes documents (Python's pydoc help topics and standard-library sources,
-cycled until the corpus has the size asked for) with GPT-2's encoding into a memory-mapped token
-file, with 1 and 2 worker processes. Each run has a fresh interpreter, whose peak memory
+cycled until the corpus has the size asked for) with GPT-2's encoding, with 1 and 2 processes, in
+two pipelines that give the same ids (tests/test_packing_hf.py): tokbook's memory-mapped token
+file (``tokenize_to_file``, spawned workers, documents read lazily) and Hugging Face ``datasets``
+(``tokenize_with_datasets``: ``Dataset.from_dict`` of the documents in memory, then
+``map(batched=True, num_proc=...)``, whose workers are forked; with ``num_proc=1`` it encodes in
+the parent). Each run has a fresh interpreter, whose peak memory
 (VmHWM) is its own; for the workers, ru_maxrss of the largest is an upper bound, since Linux
 counts the parent's peak at spawn time in it. The corpus is read lazily, so peak memory should
 not grow with the corpus. CPU seconds (user + system) of the parent and of all workers together
@@ -34,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -178,6 +183,8 @@ def peak_rss_mb() -> float:
 
 def tokenize_child(job: dict) -> dict:
     """One tokenization run (in its own interpreter): speed and peak memory."""
+    if job["pipeline"] == "datasets":
+        return datasets_child(job)
     from tokbook.packing.tokenfile import tokenize_to_file
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,23 +200,49 @@ def tokenize_child(job: dict) -> dict:
                 "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 
 
+def datasets_child(job: dict) -> dict:
+    """The same run with Hugging Face datasets (the documents are held in memory, as from_dict needs)."""
+    import datasets
+    import pyarrow.compute as pc
+
+    from tokbook.packing.hf import tokenize_with_datasets
+
+    datasets.disable_progress_bars()
+    started = time.perf_counter()
+    out = tokenize_with_datasets(list(corpus_documents(job["bytes"])), "gpt2", num_proc=job["workers"])
+    seconds = time.perf_counter() - started
+    tokens = pc.sum(pc.list_value_length(out.data.column("input_ids"))).as_py()
+    return {"seconds": seconds, "tokens": tokens, "documents": len(out), "bin_mb": None,
+            "parent_mb": peak_rss_mb(),
+            "parent_cpu": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+            "workers_cpu": sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
+            "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 def tokenize_table() -> None:
-    print("\nTokenizing to a memory-mapped token file (GPT-2 encoding, uint16)\n")
-    print("| workers | corpus MB | documents | tokens | seconds | MB/s | speed-up | parent CPU s | workers CPU s "
-          "| parent peak MB | largest worker peak MB (upper bound) | token file MB |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    one = None
-    for n_bytes, workers in [(8_000_000, 1), (64_000_000, 1), (64_000_000, 2)]:
-        job = json.dumps({"bytes": n_bytes, "workers": workers})
-        out = subprocess.run([sys.executable, __file__, "--tokenize-child", job], capture_output=True, text=True)
+    print("\nTokenizing with GPT-2's encoding: tokbook's token file and Hugging Face datasets, 1 and 2 processes\n")
+    print("| pipeline | processes | corpus MB | documents | tokens | seconds | MB/s | speed-up | parent CPU s "
+          "| workers CPU s | parent peak MB | largest worker peak MB (upper bound) | token file MB |")
+    print("| :--- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    runs = [("token file", 8_000_000, 1), ("token file", 32_000_000, 1), ("token file", 32_000_000, 2),
+            ("datasets", 32_000_000, 1), ("datasets", 32_000_000, 2)]
+    one = {}
+    for pipeline, n_bytes, workers in runs:
+        job = json.dumps({"pipeline": pipeline, "bytes": n_bytes, "workers": workers})
+        out = subprocess.run([sys.executable, __file__, "--tokenize-child", job], capture_output=True, text=True,
+                             env={**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"})
         if out.returncode:
             raise RuntimeError(out.stderr)
         r = json.loads(out.stdout.splitlines()[-1])
         speed = n_bytes / 1e6 / r["seconds"]
-        if n_bytes == 64_000_000 and workers == 1:
-            one = speed
-        print(f"| {workers} | {n_bytes / 1e6:.0f} | {r['documents']:,} | {r['tokens']:,} | {r['seconds']:.1f} | {speed:.2f} "
-              f"| {f'{speed / one:.2f}' if one else '-'} | {r['parent_cpu']:.1f} | {r['workers_cpu']:.1f} | {r['parent_mb']:.0f} | {r['worker_mb']:.0f} | {r['bin_mb']:.1f} |")
+        if n_bytes == 32_000_000 and workers == 1:
+            one[pipeline] = speed
+        up = f"{speed / one[pipeline]:.2f}" if workers > 1 else "-"
+        bin_mb = "-" if r["bin_mb"] is None else f"{r['bin_mb']:.1f}"
+        print(f"| {pipeline} | {workers} | {n_bytes / 1e6:.0f} | {r['documents']:,} | {r['tokens']:,} | {r['seconds']:.1f} "
+              f"| {speed:.2f} | {up} | {r['parent_cpu']:.1f} | {r['workers_cpu']:.1f} | {r['parent_mb']:.0f} "
+              f"| {r['worker_mb']:.0f} | {bin_mb} |")
+    print(f"\ndatasets / token file, MB/s: 1 process {one['datasets'] / one['token file']:.2f}")
 
 
 def main() -> None:
@@ -235,8 +268,11 @@ def main() -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokenize-child", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenize-only", action="store_true", help="print only the tokenization table")
     args = parser.parse_args()
     if args.tokenize_child:
         print(json.dumps(tokenize_child(json.loads(args.tokenize_child))))
+    elif args.tokenize_only:
+        tokenize_table()
     else:
         main()

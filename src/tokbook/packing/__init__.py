@@ -13,8 +13,9 @@ Names follow the ecosystem (Hugging Face ``transformers``, PyTorch, FlashAttenti
   what is computed from ``document_ids``: :func:`position_ids`, :func:`block_causal_mask`,
   :func:`labels`, :func:`shift_labels`, :func:`cu_seqlens`.
 
-Three modules are imported on their own: :mod:`tokbook.packing.tokenfile` tokenizes a corpus in
-parallel into a memory-mapped token file; :mod:`tokbook.packing.data` (torch) reads it back as
+Four modules are imported on their own: :mod:`tokbook.packing.tokenfile` tokenizes a corpus in
+parallel into a memory-mapped token file, and :mod:`tokbook.packing.hf` builds the same ids with
+Hugging Face ``datasets``; :mod:`tokbook.packing.data` (torch) reads the token file back as
 datasets of random windows or packed rows; :mod:`tokbook.packing.tiny_lm` (torch) is a tiny
 causal language model that shows packed rows compute what separate documents do.
 
