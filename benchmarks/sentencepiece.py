@@ -41,6 +41,21 @@ def bytes_per_token(encode, lines: list[str]) -> float:
     return sum(len(line.encode("utf-8")) for line in lines) / tokens
 
 
+def print_training(title: str, theirs: tuple[float, float], ours: tuple[float, float],
+                   agreement_header: str, agreement: str) -> None:
+    """Print one training comparison: (seconds, held-out bytes per token) of sentencepiece and ours."""
+    (theirs_seconds, theirs_bpt), (ours_seconds, ours_bpt) = theirs, ours
+    print(f"\nTraining {title}")
+    print(table(
+        [
+            ["sentencepiece", f"{theirs_seconds:.1f}", "1.0", f"{theirs_bpt:.3f}", ""],
+            ["tokbook", f"{ours_seconds:.1f}", f"{ours_seconds / theirs_seconds:.1f}", f"{ours_bpt:.3f}", agreement],
+        ],
+        ["trainer", "seconds", "x sentencepiece", "bytes/token (held out)", agreement_header],
+    ))
+    print(f"compression difference: {100 * (ours_bpt / theirs_bpt - 1):+.2f}%")
+
+
 def train_table(train_lines: list[str], heldout: list[str], vocab_size: int, label: str) -> None:
     from tokbook.sentencepiece import SentencePieceProcessor
     from tokbook.sentencepiece.model import parse_model
@@ -62,16 +77,9 @@ def train_table(train_lines: list[str], heldout: list[str], vocab_size: int, lab
     ours_bpt = bytes_per_token(SentencePieceProcessor.from_model(ours).encode, heldout)
     theirs_bpt = bytes_per_token(spm.SentencePieceProcessor(model_proto=out.getvalue()).encode, heldout)
     megabytes = sum(len(line.encode("utf-8")) for line in train_lines) / 1e6
-    print(f"\nTraining BPE, vocab_size={vocab_size}, byte_fallback, split_digits, on {megabytes:.1f} MB of {label}")
-    print(table(
-        [
-            ["sentencepiece", f"{theirs_seconds:.1f}", "1.0", f"{theirs_bpt:.3f}", ""],
-            ["tokbook", f"{ours_seconds:.1f}", f"{ours_seconds / theirs_seconds:.1f}", f"{ours_bpt:.3f}",
-             f"{same}/{len(theirs.pieces)}"],
-        ],
-        ["trainer", "seconds", "x sentencepiece", "bytes/token (held out)", "same piece at same id"],
-    ))
-    print(f"compression difference: {100 * (ours_bpt / theirs_bpt - 1):+.2f}%")
+    print_training(f"BPE, vocab_size={vocab_size}, byte_fallback, split_digits, on {megabytes:.1f} MB of {label}",
+                   (theirs_seconds, theirs_bpt), (ours_seconds, ours_bpt),
+                   "same piece at same id", f"{same}/{len(theirs.pieces)}")
 
 
 def unigram_table(train_lines: list[str], heldout: list[str], vocab_size: int, label: str) -> None:
@@ -93,16 +101,9 @@ def unigram_table(train_lines: list[str], heldout: list[str], vocab_size: int, l
     theirs_pieces = {p.piece for p in SentencePieceProcessor(model_proto=out.getvalue()).model.pieces}
     shared = len(theirs_pieces & {p.piece for p in ours.pieces})
     megabytes = sum(len(line.encode("utf-8")) for line in train_lines) / 1e6
-    print(f"\nTraining Unigram, vocab_size={vocab_size}, on {megabytes:.1f} MB of {label}")
-    print(table(
-        [
-            ["sentencepiece", f"{theirs_seconds:.1f}", "1.0", f"{theirs_bpt:.3f}", ""],
-            ["tokbook", f"{ours_seconds:.1f}", f"{ours_seconds / theirs_seconds:.1f}", f"{ours_bpt:.3f}",
-             f"{shared}/{len(theirs_pieces)}"],
-        ],
-        ["trainer", "seconds", "x sentencepiece", "bytes/token (held out)", "pieces in common"],
-    ))
-    print(f"compression difference: {100 * (ours_bpt / theirs_bpt - 1):+.2f}%")
+    print_training(f"Unigram, vocab_size={vocab_size}, on {megabytes:.1f} MB of {label}",
+                   (theirs_seconds, theirs_bpt), (ours_seconds, ours_bpt),
+                   "pieces in common", f"{shared}/{len(theirs_pieces)}")
     print("EM losses: " + " ".join(f"{loss:.3f}" for loss in ours.trainer_options["losses"]))
 
 
